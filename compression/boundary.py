@@ -74,7 +74,7 @@ class Boundary(nn.Module):
         self.stats = {
             "calls": 0, "bwd_calls": 0, "bytes_fwd": 0, "bytes_bwd": 0,
             "seconds_fwd": 0.0, "seconds_bwd": 0.0, "numel": 0, "shape": None,
-            "snr_fwd_db": 0.0, "snr_bwd_db": 0.0,
+            "snr_fwd_db": 0.0, "snr_bwd_db": 0.0, "raw_bytes_fwd": 0, "raw_bytes_bwd": 0,
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -105,6 +105,7 @@ class Boundary(nn.Module):
         s["seconds_fwd"] += time.perf_counter() - t0
         s["calls"] += 1
         s["bytes_fwd"] += nbytes
+        s["raw_bytes_fwd"] += 4 * x.numel()
         s["numel"] = x.numel()
         s["shape"] = list(x.shape)
         snr = SNR_CAP_DB if x_hat is x else snr_db(x, x_hat)
@@ -124,6 +125,7 @@ class Boundary(nn.Module):
         s["seconds_bwd"] += time.perf_counter() - t0
         s["bwd_calls"] += 1
         s["bytes_bwd"] += nbytes
+        s["raw_bytes_bwd"] += 4 * g.numel()
         snr = SNR_CAP_DB if g_hat is g else snr_db(g, g_hat)
         s["snr_bwd_db"] += (snr - s["snr_bwd_db"]) / s["bwd_calls"]
         return g_hat

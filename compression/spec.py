@@ -81,9 +81,11 @@ class Spec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
-        if not self.params:
+        """Canonical: fields in a fixed order, defaults left out."""
+        shown = {k: v for k, v in self.params.items() if v != FIELDS[self.method][k][1]}
+        if not shown:
             return self.method
-        body = ",".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        body = ",".join(f"{k}={_fmt(v)}" for k, v in shown.items())
         return f"{self.method}:{body}"
 
     @property

@@ -1,0 +1,1 @@
+"""MLflow queries -> mean ± std tables over seeds, plots, and the summary run."""

@@ -1,0 +1,77 @@
+"""Named search spaces: grids of rows (the study's tables, the demo) and Optuna spaces.
+
+A row is a dict of trial parameters: ``fwd`` (and optionally ``bwd``) specs, ``placement``,
+and any training override (``lr``...). A grid runs every row with every seed. An Optuna
+space is a define-by-run function that samples a row. ``get(name)`` also takes the path
+of a JSON file ``{"description": ..., "rows": [...], "training": {...}}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import compression
+
+
+class SpaceError(ValueError):
+    pass
+
+
+@dataclass
+class Space:
+    name: str
+    description: str
+    default_task: str
+    rows: list[dict] = field(default_factory=list)
+    sample: Callable | None = None  # Optuna define-by-run: (trial) -> row
+    training: dict = field(default_factory=dict)  # default training params for this space
+    published: dict = field(default_factory=dict)  # (placement, fwd) -> the study's value
+
+    @property
+    def is_grid(self) -> bool:
+        return self.sample is None
+
+    def validate(self) -> None:
+        for i, row in enumerate(self.rows):
+            for key in ("fwd", "placement"):
+                if key not in row:
+                    raise SpaceError(f"space {self.name!r} row {i}: missing {key!r}")
+            for key in ("fwd", "bwd"):
+                if row.get(key) is not None:
+                    try:
+                        compression.parse_spec(row[key])
+                    except compression.SpecError as e:
+                        raise SpaceError(f"space {self.name!r} row {i} {key}: {e}") from None
+
+
+def _registry() -> dict[str, Space]:
+    from . import demo, explore, seed_cv, seed_nlp
+
+    return {s.name: s for s in (seed_cv.SPACE, seed_nlp.SPACE, explore.SPACE, demo.SPACE)}
+
+
+def names() -> list[str]:
+    return list(_registry())
+
+
+def get(name: str) -> Space:
+    reg = _registry()
+    if name in reg:
+        return reg[name]
+    path = Path(name)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise SpaceError(f"--space {name!r}: no such file")
+        try:
+            data = json.loads(path.read_text())
+            space = Space(name=path.stem, description=data.get("description", ""),
+                          default_task=data.get("task", "fashion_mnist"), rows=list(data["rows"]),
+                          training=dict(data.get("training", {})))
+        except (ValueError, KeyError, TypeError) as e:
+            raise SpaceError(f"--space {name!r}: not a space file ({e})") from None
+        space.validate()
+        return space
+    raise SpaceError(f"--space {name!r}: unknown; choose one of {', '.join(reg)} or a .json file")

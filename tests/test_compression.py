@@ -240,5 +240,9 @@ def test_bad_specs(spec, message):
 
 
 def test_spec_canonical_and_dict():
-    assert str(C.parse_spec("sortquant:s=2,b=6")) == "sortquant:b=6,s=2,round=nearest"
+    assert str(C.parse_spec("sortquant:s=2,b=6,round=nearest")) == "sortquant:b=6,s=2"
+    assert str(C.parse_spec("kmeans:b=4")) == "kmeans:b=4"
+    assert str(C.parse_spec("uniform:b=4,group=channel")) == "uniform:b=4,group=channel"
+    for spec in SPECS:
+        assert C.parse_spec(str(C.parse_spec(spec))) == C.parse_spec(spec)
     assert C.parse_spec({"method": "uniform", "b": 8}) == C.parse_spec("uniform:b=8")

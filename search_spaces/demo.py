@@ -1,0 +1,17 @@
+"""A handful of contrasting settings on the embedded CV default; 2 seeds in <= 15 min here."""
+
+from __future__ import annotations
+
+from . import Space
+
+P = "first:1,last:1"
+SPACE = Space(
+    name="demo",
+    description="none, uniform 8 and 2 bits, sort-quant 2+2, top-k 0.2, k-means 4 bits; "
+    "EfficientNet-Lite0 (ImageNet) on Fashion-MNIST, small",
+    default_task="fashion_mnist",
+    rows=[{"fwd": s, "placement": P} for s in (
+        "none", "uniform:b=8", "uniform:b=2", "sortquant:b=2,s=2", "topk:r=0.2", "kmeans:b=4,iters=20",
+    )],
+    training={"model": "efficientnet_lite0", "epochs": 2, "limit_train": 2000, "limit_val": 1000},
+)

@@ -1,0 +1,141 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import compression as C
+import trainables
+from tests.helpers import tiny_bert_dir, write_fashion_mnist, write_glue
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def fm_root(tmp_path_factory):
+    return write_fashion_mnist(tmp_path_factory.mktemp("fm"))
+
+
+@pytest.fixture(scope="module")
+def glue_root(tmp_path_factory):
+    return write_glue(tmp_path_factory.mktemp("glue"))
+
+
+@pytest.fixture(scope="module")
+def bert_dir(tmp_path_factory):
+    return tiny_bert_dir(tmp_path_factory.mktemp("bert"))
+
+
+def cv_config(root, **kw):
+    base = dict(task="fashion_mnist", root=str(root), model="mobilenet_v2", placement="first:1,last:1",
+                fwd="uniform:b=8", epochs=2, seed=3, limit_train=64, limit_val=32, batch_size=16)
+    return {**base, **kw}
+
+
+def test_cv_metrics_bytes_and_determinism(fm_root):
+    reports = []
+    last = trainables.train(cv_config(fm_root), reports.append)
+    assert [r["epoch"] for r in reports] == [1, 2] and last == reports[-1]
+    assert set(trainables.METRIC_KEYS) <= set(last)
+    # 32 px MobileNetV2: features.0 -> [16,32,16,16]; features.18 -> [16,1280,1,1]
+    comp = C.build("uniform:b=8")
+    per_batch = comp.payload_nbytes((16, 32, 16, 16)) + comp.payload_nbytes((16, 1280, 1, 1))
+    assert last["bytes_fwd"] == pytest.approx(per_batch / 16)
+    assert last["bytes_bwd"] == pytest.approx(per_batch / 16)
+    raw = 4 * (16 * 32 * 16 * 16 + 16 * 1280)
+    assert last["ratio"] == pytest.approx(per_batch / raw)
+    assert 0 < last["compress_time"] < last["step_time"]
+    again = trainables.train(cv_config(fm_root), lambda m: None)
+    timing = {"step_time", "compress_time"}
+    assert {k: v for k, v in again.items() if k not in timing} == {
+        k: v for k, v in last.items() if k not in timing}
+    other = trainables.train(cv_config(fm_root, seed=4), lambda m: None)
+    assert other["train_loss"] != last["train_loss"]
+
+
+def test_cv_efficientnet_lite0_pretrained_runs(fm_root):
+    last = trainables.train(cv_config(fm_root, model="efficientnet_lite0", epochs=1,
+                                      fwd="sortquant:b=6,s=2"), lambda m: None)
+    assert last["ratio"] == pytest.approx(8 / 32, rel=0.02)
+
+
+def test_nlp_glue_tasks(glue_root, bert_dir):
+    base = dict(root=str(glue_root), model_dir=str(bert_dir), placement="first:1,last:1",
+                fwd="topk:r=0.5", epochs=1, seed=0, batch_size=8, max_length=16)
+    cola = trainables.train(dict(base, task="cola"), lambda m: None)
+    assert "val_mcc" in cola and -1 <= cola["val_mcc"] <= 1
+    rte = trainables.train(dict(base, task="rte"), lambda m: None)
+    assert set(trainables.METRIC_KEYS) <= set(rte) and "val_mcc" not in rte
+    again = trainables.train(dict(base, task="rte"), lambda m: None)
+    assert again["train_loss"] == rte["train_loss"] and again["val_acc"] == rte["val_acc"]
+    # top-k forward at r=0.5, backward the same positions: values only
+    assert rte["bytes_bwd"] < rte["bytes_fwd"]
+
+
+@pytest.mark.parametrize("flags,spec", [
+    (dict(quant=8), "uniform:b=8"), (dict(prune=0.5), "topk:r=0.5"),
+    (dict(quant=4, kmeans=True), "kmeans:b=4,iters=20"),
+    (dict(quant=8, multi=True, split=2), "sortquant:b=6,s=2"),
+    (dict(quant=4, multi=True), "sortquant:b=2,s=2"), ({}, "none"),
+])
+def test_seed_flags_map_to_specs(flags, spec):
+    assert trainables.seed_flags_to_spec(**flags) == spec
+
+
+@pytest.mark.parametrize("flags", [dict(prune=0.5, quant=8), dict(kmeans=True), dict(quant=2, multi=True, split=2)])
+def test_seed_flags_that_clash(flags):
+    with pytest.raises(trainables.ConfigError):
+        trainables.seed_flags_to_spec(**flags)
+
+
+def run_cli(*args, timeout=300):
+    return subprocess.run([sys.executable, str(REPO / "sweep.py"), *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=REPO)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--task", "imagenet"], "--task 'imagenet'"),
+    (["--task", "cifar10", "--root", "/nonexistent"], "cifar-10-batches-py"),
+    (["--task", "fashion_mnist", "--fwd", "uniform:b=0"], "b=0"),
+    (["--task", "fashion_mnist", "--placement", "first:99"], "1..19"),
+    (["--task", "rte", "--root", "/nonexistent"], "RTE/train.tsv"),
+    (["--task", "rotten_tomatoes", "--model-dir", "/nonexistent"], "model_dir"),
+])
+def test_single_bad_input_exits_2(args, msg, tmp_path):
+    out = tmp_path / "o.json"
+    r = run_cli("single", *args, "--out", str(out), timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_single_seed_flags_end_to_end(fm_root, tmp_path):
+    out = tmp_path / "m.json"
+    r = run_cli("single", "--task", "fashion_mnist", "--root", str(fm_root), "--quant", "8",
+                "--multi", "--split", "2", "--epochs", "1", "--limit-train", "32", "--limit-val", "16",
+                "--batch-size", "16", "--log-dir", str(out))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(out.read_text())
+    assert data["config"]["fwd"] == "sortquant:b=6,s=2"
+    assert set(trainables.METRIC_KEYS) <= set(data["metrics"])
+
+
+def test_cifar10_md5_failure_is_explained(tmp_path):
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    (tmp_path / "cifar-10-batches-py" / "data_batch_1").write_bytes(b"not cifar")
+    with pytest.raises(trainables.ConfigError, match="MD5|official"):
+        trainables.train(dict(task="cifar10", root=str(tmp_path)), lambda m: None)
+
+
+# ---------------------------------------------------------------- embedded defaults, end to end
+def test_embedded_fashion_mnist_end_to_end():
+    last = trainables.train(dict(task="fashion_mnist", model="efficientnet_lite0", fwd="uniform:b=8",
+                                 epochs=1, limit_train=512, limit_val=256, seed=0), lambda m: None)
+    assert last["val_acc"] > 0.4  # pretrained ImageNet features learn Fashion-MNIST fast
+
+
+def test_embedded_rotten_tomatoes_end_to_end():
+    last = trainables.train(dict(task="rotten_tomatoes", fwd="sortquant:b=6,s=2", epochs=1,
+                                 limit_train=192, limit_val=128, max_length=48, seed=0), lambda m: None)
+    assert set(trainables.METRIC_KEYS) <= set(last) and 0.3 < last["val_acc"] < 1

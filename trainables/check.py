@@ -1,0 +1,80 @@
+"""Cheap checks of a trial config, run before Ray starts: task, paths, specs, placement.
+
+The placement is resolved on the model built on the meta device (no memory, no weights),
+so a sweep refuses a bad cut in a second instead of failing every trial."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import compression
+
+from . import CV_TASKS, NLP_TASKS, TASKS, placement
+from .common import ConfigError
+
+
+def check(config: dict) -> None:
+    task = config.get("task")
+    if task not in TASKS:
+        raise ConfigError(f"task={task!r}: must be one of {', '.join(TASKS)}")
+    for key in ("fwd", "bwd"):
+        if config.get(key) is not None:
+            try:
+                compression.parse_spec(config[key])
+            except compression.SpecError as e:
+                raise ConfigError(f"{key}: {e}") from None
+    root = config.get("root")
+    if root is not None and not Path(root).is_dir():
+        raise ConfigError(f"root={root!r}: no such directory")
+    if task in CV_TASKS:
+        from . import cv
+
+        if task == "cifar10" and not (root and (Path(root) / "cifar-10-batches-py").is_dir()):
+            raise ConfigError(f"cifar10: --root {root!r} must hold the official cifar-10-batches-py/ folder")
+        if task == "fashion_mnist":
+            d = Path(root or cv.FASHION_MNIST_DIR)
+            if not (d / "train-images-idx3-ubyte.gz").is_file():
+                raise ConfigError(f"fashion_mnist: {d}/train-images-idx3-ubyte.gz not found; install "
+                                  "Debian's dataset-fashion-mnist (make setup does) or pass --root")
+        name = config.get("model", cv.DEFAULTS["model"])
+        if name == "mobilenet_v2":
+            from torchvision.models import mobilenet_v2
+
+            with torch.device("meta"):
+                model = mobilenet_v2(num_classes=10)
+        elif name == "efficientnet_lite0":
+            from efficientnet_lite_pytorch import EfficientNet
+
+            with torch.device("meta"):
+                model = EfficientNet.from_name("efficientnet-lite0", num_classes=10)
+        else:
+            raise ConfigError(f"model={name!r}: CV models are {', '.join(cv.MODELS)}")
+        w = config.get("weights")
+        if w not in (None, "", "none", "imagenet") and not Path(w).is_file():
+            raise ConfigError(f"weights={w!r}: no such file")
+    else:
+        from transformers import AutoConfig, AutoModelForSequenceClassification
+
+        from . import nlp
+
+        if task in ("cola", "rte"):
+            sub = {"cola": "CoLA", "rte": "RTE"}[task]
+            if not root or not (Path(root) / sub / "train.tsv").is_file():
+                raise ConfigError(f"{task}: --root {root!r} must hold {sub}/train.tsv and {sub}/dev.tsv (GLUE)")
+        else:
+            nlp.rotten_tomatoes_file(root)
+        model_dir = config.get("model_dir") or nlp.default_model_dir()
+        if not (Path(model_dir) / "config.json").is_file():
+            raise ConfigError(f"model_dir={model_dir!r}: not a Hugging Face model directory (no config.json)")
+        hf_config = AutoConfig.from_pretrained(model_dir, num_labels=2)
+        with torch.device("meta"):
+            model = AutoModelForSequenceClassification.from_config(hf_config)
+    try:
+        placement.resolve(model, config.get("placement", "first:1,last:1"))
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+__all__ = ["NLP_TASKS", "check"]

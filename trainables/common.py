@@ -1,0 +1,117 @@
+"""What the CV and NLP fine-tunes share: seeding, the epoch loop's measurements, checkpoints."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from compression import Boundary
+
+METRIC_KEYS = (
+    "epoch", "train_loss", "val_acc", "step_time", "compress_time", "bytes_fwd", "bytes_bwd",
+    "ratio", "snr_fwd_db", "snr_bwd_db",
+)
+
+
+class ConfigError(ValueError):
+    """A config that cannot run (bad task, path, placement, spec): one line, exit 2."""
+
+
+class StateIO(Protocol):
+    """Where a trial keeps its per-epoch checkpoint (Ray Tune's, or none)."""
+
+    def load(self) -> dict | None: ...
+
+    def save(self, state: dict) -> None: ...
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def fixed_subset(n: int, limit: int | None) -> torch.Tensor:
+    """The same subset whatever the trial's seed (seed 0), so that seeds vary init and order."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    return order if not limit or limit >= n else order[:limit]
+
+
+def boundary_metrics(boundaries: list[Boundary], samples: int, steps: int) -> dict[str, float]:
+    """Per-sample bytes, per-batch compression seconds, ratio and mean SNR over boundaries."""
+    fwd = sum(b.stats["bytes_fwd"] for b in boundaries)
+    bwd = sum(b.stats["bytes_bwd"] for b in boundaries)
+    fp32 = sum(b.stats["raw_bytes_fwd"] + b.stats["raw_bytes_bwd"] for b in boundaries)
+    secs = sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
+    snr = lambda key: float(np.mean([b.stats[key] for b in boundaries])) if boundaries else 200.0  # noqa: E731
+    return {
+        "compress_time": secs / max(steps, 1),
+        "bytes_fwd": fwd / max(samples, 1),
+        "bytes_bwd": bwd / max(samples, 1),
+        "ratio": (fwd + bwd) / fp32 if fp32 else 1.0,
+        "snr_fwd_db": snr("snr_fwd_db"),
+        "snr_bwd_db": snr("snr_bwd_db"),
+    }
+
+
+def train_epoch(
+    model: torch.nn.Module,
+    batches: Iterable[tuple[Any, torch.Tensor]],
+    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    boundaries: list[Boundary],
+    progress=None,
+    warmup_steps: int = 0,
+) -> dict[str, float]:
+    """One epoch; step_time counts forward, backward and optimizer step only (no data).
+    The first ``warmup_steps`` batches (a run's first: torch.compile warm-up) are trained on
+    but left out of step_time, compress_time and the byte counts."""
+    model.train()
+    for b in boundaries:
+        b.reset_stats()
+    total_loss, steps, samples, compute = 0.0, 0, 0, 0.0
+    for inputs, labels in batches:
+        t0 = time.perf_counter()
+        loss = loss_fn(inputs, labels)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"training loss is {value} at step {steps}: diverged")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        compute += time.perf_counter() - t0
+        total_loss += value
+        steps += 1
+        samples += len(labels)
+        if steps == warmup_steps:
+            for b in boundaries:
+                b.reset_stats()
+            compute, samples = 0.0, 0
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{total_loss / steps:.4f}")
+    timed = steps - warmup_steps if steps > warmup_steps else steps
+    out = {"train_loss": total_loss / max(steps, 1), "step_time": compute / max(timed, 1)}
+    out.update(boundary_metrics(boundaries, samples, timed))
+    return out
+
+
+def rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "data": gen.get_state(),
+            "numpy": np.random.get_state(), "python": random.getstate()}
+
+
+def set_rng_state(gen: torch.Generator, state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["data"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])

