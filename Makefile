@@ -33,7 +33,15 @@ $(FMNIST):
 	  ($$SUDO apt-get install -y -qq dataset-fashion-mnist || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist)) >/dev/null
 
 demo: setup
-	$(BIN)/python sweep.py bench
+	$(BIN)/python sweep.py run --space demo --seeds 2 --name demo
+	$(BIN)/python sweep.py report --name demo --plot docs/demo.png --out docs/demo.md
+
+# The study reproduced at CPU scale (about 35 min CV + 50 min NLP on 2 cores), then the
+# tables, plots and findings in docs/results/, written from MLflow by reports.results.
+results: setup
+	-$(BIN)/python sweep.py run --space seed-cv --seeds 3 --name results-cv
+	-$(BIN)/python sweep.py run --space seed-nlp --seeds 3 --name results-nlp
+	$(BIN)/python -m reports.results --out docs/results
 
 test: setup
 	$(BIN)/python -m ruff check .

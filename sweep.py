@@ -52,13 +52,15 @@ def cmd_single(args: argparse.Namespace) -> int:
     if args.task not in trainables.TASKS:
         return fail(f"--task {args.task!r}: must be one of {', '.join(trainables.TASKS)}")
     seed_style = any(v is not None for v in (args.quant, args.prune, args.split)) or (
-        args.kmeans is not None or args.multi is not None)
+        args.kmeans is not None or args.multi is not None
+    )
     try:
         if seed_style:
             if args.fwd is not None:
                 return fail("give either --fwd SPEC or the seed flags (--quant/--prune/...), not both")
-            fwd = trainables.seed_flags_to_spec(args.quant, args.prune, _flag_bool(args.kmeans),
-                                                _flag_bool(args.multi), args.split)
+            fwd = trainables.seed_flags_to_spec(
+                args.quant, args.prune, _flag_bool(args.kmeans), _flag_bool(args.multi), args.split
+            )
         else:
             fwd = args.fwd or "none"
         fwd = str(compression.parse_spec(fwd))
@@ -66,11 +68,25 @@ def cmd_single(args: argparse.Namespace) -> int:
     except ValueError as e:
         return fail(str(e))
     out = args.out or args.log_dir
-    config = dict(task=args.task, root=args.root, model_dir=args.model_dir, weights=args.weights,
-                  model=args.model, placement=args.placement, fwd=fwd, bwd=bwd, epochs=args.epochs or 1,
-                  seed=args.seed, limit_train=args.limit_train, limit_val=args.limit_val,
-                  image_size=args.image_size, max_length=args.max_length,
-                  batch_size=args.batch_size, lr=args.lr, progress=True)
+    config = dict(
+        task=args.task,
+        root=args.root,
+        model_dir=args.model_dir,
+        weights=args.weights,
+        model=args.model,
+        placement=args.placement,
+        fwd=fwd,
+        bwd=bwd,
+        epochs=args.epochs or 1,
+        seed=args.seed,
+        limit_train=args.limit_train,
+        limit_val=args.limit_val,
+        image_size=args.image_size,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        progress=True,
+    )
     config = {k: v for k, v in config.items() if v is not None}
     history: list[dict] = []
     try:
@@ -95,8 +111,19 @@ def cmd_single(args: argparse.Namespace) -> int:
     return 0
 
 
-TRAINING_FLAGS = ("root", "model_dir", "weights", "model", "epochs", "limit_train", "limit_val",
-                  "image_size", "max_length", "batch_size", "lr")
+TRAINING_FLAGS = (
+    "root",
+    "model_dir",
+    "weights",
+    "model",
+    "epochs",
+    "limit_train",
+    "limit_val",
+    "image_size",
+    "max_length",
+    "batch_size",
+    "lr",
+)
 
 
 def _training_overrides(args: argparse.Namespace) -> dict:
@@ -146,21 +173,30 @@ def _launch(plan, args, resume: bool = False) -> int:
     t0 = time.time()
     out = launch(plan, resume=resume)
     took = time.time() - t0
-    print(f"sweep {out['sweep']}: {out['finished']} finished, {out['failed']} failed of "
-          f"{out['planned']} planned trials in {took / 60:.1f} min (MLflow experiment {plan.name!r})")
+    print(
+        f"sweep {out['sweep']}: {out['finished']} finished, {out['failed']} failed of "
+        f"{out['planned']} planned trials in {took / 60:.1f} min (MLflow experiment {plan.name!r})"
+    )
     if out["finished"] + out["failed"] < out["planned"]:
-        print(f"interrupted: {out['planned'] - out['finished'] - out['failed']} trials left; resume with "
-              f"`python sweep.py run --space {plan.space} --name {plan.name} --resume` (same flags)",
-              file=sys.stderr)
+        print(
+            f"interrupted: {out['planned'] - out['finished'] - out['failed']} trials left; resume with "
+            f"`python sweep.py run --space {plan.space} --name {plan.name} --resume` (same flags)",
+            file=sys.stderr,
+        )
         return 130
     return min(out["failed"], 125)
 
 
 def _common_plan_kwargs(args) -> dict:
-    return dict(tracking_uri=_tracking_uri(args), address=args.address,
-                cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                max_concurrent=args.max_concurrent, asha=args.asha,
-                storage=os.path.abspath(args.storage) if args.storage else os.path.join(REPO, "ray_results"))
+    return dict(
+        tracking_uri=_tracking_uri(args),
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        asha=args.asha,
+        storage=os.path.abspath(args.storage) if args.storage else os.path.join(REPO, "ray_results"),
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -190,16 +226,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         if space.is_grid:
             trials = [{**base, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
             _check_configs(trials)
-            plan = Plan(name=args.name, space=space.name, metric=metric, mode=args.mode,
-                        trials=trials, **kwargs)
+            plan = Plan(
+                name=args.name, space=space.name, metric=metric, mode=args.mode, trials=trials, **kwargs
+            )
         else:
             if args.seeds != 1:
-                print("note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds",
-                      file=sys.stderr)
+                print(
+                    "note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds",
+                    file=sys.stderr,
+                )
             _check_configs([{**base, "fwd": "none", "placement": "first:1"}])
-            plan = Plan(name=args.name, space=space.name, metric=metric, mode=args.mode,
-                        sampler=ExploreSampler(space.sample, {**base, "seed": 0}),
-                        num_samples=args.num_samples, **kwargs)
+            plan = Plan(
+                name=args.name,
+                space=space.name,
+                metric=metric,
+                mode=args.mode,
+                sampler=ExploreSampler(space.sample, {**base, "seed": 0}),
+                num_samples=args.num_samples,
+                **kwargs,
+            )
         if args.resume:
             from tuning.runner import _latest_file
 
@@ -207,8 +252,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return fail(f"--resume: no sweep named {args.name!r} under {plan.storage}")
     except UsageError as e:
         return fail(str(e))
-    print(f"sweep {args.name!r}: space {space.name}, task {task}, "
-          f"{plan.planned} trials ({'grid' if space.is_grid else 'Optuna'}), metric {metric}")
+    print(
+        f"sweep {args.name!r}: space {space.name}, task {task}, "
+        f"{plan.planned} trials ({'grid' if space.is_grid else 'Optuna'}), metric {metric}"
+    )
     return _launch(plan, args, resume=args.resume)
 
 
@@ -233,9 +280,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     summary, failed = table.report(uri, args.name, args.metric)
     text = table.render(summary, args.metric, args.format, failed)
     print(text, end="")
-    files = {f"summary_{args.metric}.md": table.render(summary, args.metric, "md", failed),
-             f"summary_{args.metric}.csv": table.render(summary, args.metric, "csv"),
-             f"summary_{args.metric}.json": table.render(summary, args.metric, "json")}
+    files = {
+        f"summary_{args.metric}.md": table.render(summary, args.metric, "md", failed),
+        f"summary_{args.metric}.csv": table.render(summary, args.metric, "csv"),
+        f"summary_{args.metric}.json": table.render(summary, args.metric, "json"),
+    }
     if args.plot and not summary.empty:
         table.plot(summary, args.metric, args.plot, title=args.name)
         files[Path(args.plot).name] = Path(args.plot)
@@ -310,8 +359,14 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     kwargs = _common_plan_kwargs(args)
     kwargs["max_epochs"] = max(int(t.get("epochs", 1)) for t in trials)
     kwargs["asha"] = False
-    plan = Plan(name=args.name, space="rerun", metric=_metric_for(task, args.metric), mode=args.mode,
-                trials=trials, **kwargs)
+    plan = Plan(
+        name=args.name,
+        space="rerun",
+        metric=_metric_for(task, args.metric),
+        mode=args.mode,
+        trials=trials,
+        **kwargs,
+    )
     print(f"rerun: {len(trials)} trials bring the top {len(best)} configs to {args.seeds} seeds")
     return _launch(plan, args)
 
@@ -341,8 +396,11 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
 def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", help="data folder (cifar-10-batches-py/ parent, or GLUE folder)")
     p.add_argument("--model-dir", help="local Hugging Face model folder (NLP); default MiniLM-L6")
-    p.add_argument("--weights", help="ImageNet .pth for the CV model (efficientnet_lite0: "
-                   "the packaged weights by default, 'none' for scratch)")
+    p.add_argument(
+        "--weights",
+        help="ImageNet .pth for the CV model (efficientnet_lite0: "
+        "the packaged weights by default, 'none' for scratch)",
+    )
     p.add_argument("--model", choices=["mobilenet_v2", "efficientnet_lite0"], help="CV model")
     p.add_argument("--epochs", type=int)
     p.add_argument("--limit-train", type=int, help="fixed subset of N training examples")
@@ -364,8 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("single", help="one fine-tune with boundaries, no Ray (prints a metrics table)")
     s.add_argument("--task", required=True, help="cifar10 | fashion_mnist | cola | rte | rotten_tomatoes")
-    s.add_argument("--placement", default="first:1,last:1",
-                   help="first:K,last:M | first:K | last:M | after:<module.path>[,...]")
+    s.add_argument(
+        "--placement",
+        default="first:1,last:1",
+        help="first:K,last:M | first:K | last:M | after:<module.path>[,...]",
+    )
     s.add_argument("--fwd", help="forward spec, e.g. sortquant:b=6,s=2 (default none)")
     s.add_argument("--bwd", help="backward spec (default: as --fwd; topk: the forward mask)")
     s.add_argument("--seed", type=int, default=0)
@@ -375,8 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--quant", type=int, help="bits: uniform:b=B (with --kmeans/--multi: total bits)")
     g.add_argument("--prune", type=float, help="kept fraction R: topk:r=R")
     g.add_argument("--kmeans", nargs="?", const="1", help="with --quant B: kmeans:b=B,iters=20")
-    g.add_argument("--multi", "--sortquant", dest="multi", nargs="?", const="1",
-                   help="with --quant B --split S: sortquant:b=B-S,s=S")
+    g.add_argument(
+        "--multi",
+        "--sortquant",
+        dest="multi",
+        nargs="?",
+        const="1",
+        help="with --quant B --split S: sortquant:b=B-S,s=S",
+    )
     g.add_argument("--split", type=int, help="split bits S for --multi (default 2)")
     g.add_argument("--log-dir", help="as --out")
     s.set_defaults(func=cmd_single)

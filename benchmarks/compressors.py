@@ -19,13 +19,27 @@ from compression.reference import sortquant_seed_style
 
 SHAPES = [(16, 24, 56, 56), (8, 128, 768), (256, 1280, 7, 7)]
 SPECS = [
-    "uniform:b=8", "uniform:b=4", "uniform:b=8,group=channel", "uniform:b=8,group=block128",
-    "sortquant:b=6,s=2", "sortquant:b=2,s=2", "sortquant:b=3,s=3", "sortquant:b=12,s=4",
-    "topk:r=0.1", "topk:r=0.5", "kmeans:b=4,iters=20", "kmeans:b=4,iters=50",
+    "uniform:b=8",
+    "uniform:b=4",
+    "uniform:b=8,group=channel",
+    "uniform:b=8,group=block128",
+    "sortquant:b=6,s=2",
+    "sortquant:b=2,s=2",
+    "sortquant:b=3,s=3",
+    "sortquant:b=12,s=4",
+    "topk:r=0.1",
+    "topk:r=0.5",
+    "kmeans:b=4,iters=20",
+    "kmeans:b=4,iters=50",
     "kmeans:b=6,iters=50",
 ]
-TARGETS = {"uniform:b=8": 2, "sortquant:b=6,s=2": 4, "sortquant:b=2,s=2": 4,
-           "kmeans:b=4,iters=20": 10, "topk:r=0.1": 10}
+TARGETS = {
+    "uniform:b=8": 2,
+    "sortquant:b=6,s=2": 4,
+    "sortquant:b=2,s=2": 4,
+    "kmeans:b=4,iters=20": 10,
+    "topk:r=0.1": 10,
+}
 
 
 def best_time(fn, repeats: int) -> float:
@@ -54,34 +68,62 @@ def run(shapes=SHAPES, specs=SPECS, repeats: int = 3, reference: bool = True) ->
     for shape in shapes:
         x = activation_like(shape)
         clone = best_time(lambda x=x: x.clone(), repeats)
-        table = Table(title=f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms "
-                      f"(compile: {compression.base.compile_mode()})")
+        table = Table(
+            title=f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms "
+            f"(compile: {compression.base.compile_mode()})"
+        )
         for col in ("method", "time/clone", "target", "SNR dB", "bits/value", "vs seed-style"):
             table.add_column(col, justify="right" if col != "method" else "left")
         seed_t = None
         if reference:
             seed_t = best_time(lambda x=x: sortquant_seed_style(x, 6, 2), 1)
             x_ref = sortquant_seed_style(x, 6, 2)
-            rows.append(dict(shape=list(shape), method="seed-style sortquant 6+2 (reference)",
-                             ratio=seed_t / clone, snr=snr_db(x, x_ref), bits=8.0))
+            rows.append(
+                dict(
+                    shape=list(shape),
+                    method="seed-style sortquant 6+2 (reference)",
+                    ratio=seed_t / clone,
+                    snr=snr_db(x, x_ref),
+                    bits=8.0,
+                )
+            )
         for spec in list(specs) + (["kmeans:b=4,iters=converge"] if reference else []):
             comp = compression.build(spec)
             t = best_time(lambda c=comp, x=x: c.roundtrip(x), repeats)
             x_hat, bits = comp.roundtrip(x)
             label = spec + (" (Lloyd-Max reference)" if spec.endswith("converge") else "")
-            rows.append(dict(shape=list(shape), method=label, ratio=t / clone,
-                             snr=snr_db(x, x_hat), bits=bits / x.numel(),
-                             target=TARGETS.get(spec) if shape == SHAPES[-1] else None,
-                             speedup=(seed_t / t) if seed_t and spec.startswith("sortquant")
-                             else None))
+            rows.append(
+                dict(
+                    shape=list(shape),
+                    method=label,
+                    ratio=t / clone,
+                    snr=snr_db(x, x_hat),
+                    bits=bits / x.numel(),
+                    target=TARGETS.get(spec) if shape == SHAPES[-1] else None,
+                    speedup=(seed_t / t) if seed_t and spec.startswith("sortquant") else None,
+                )
+            )
         for r in rows:
             if r["shape"] != list(shape):
                 continue
             target = r.get("target")
-            ok = "" if target is None else (f"≤{target}x ok" if r["ratio"] <= target
-                                            else f"≤{target}x MISSED by {r['ratio'] / target:.1f}x")
+            ok = (
+                ""
+                if target is None
+                else (
+                    f"≤{target}x ok"
+                    if r["ratio"] <= target
+                    else f"≤{target}x MISSED by {r['ratio'] / target:.1f}x"
+                )
+            )
             sp = r.get("speedup")
-            table.add_row(r["method"], f"{r['ratio']:.2f}x", ok, f"{r['snr']:.1f}",
-                          f"{r['bits']:.3f}", f"{sp:.0f}x faster" if sp else "")
+            table.add_row(
+                r["method"],
+                f"{r['ratio']:.2f}x",
+                ok,
+                f"{r['snr']:.1f}",
+                f"{r['bits']:.3f}",
+                f"{sp:.0f}x faster" if sp else "",
+            )
         console.print(table)
     return rows

@@ -37,6 +37,13 @@ def build(spec: str | dict | Spec) -> Compressor:
 
 
 __all__ = [
-    "METHODS", "Boundary", "Compressor", "NonFiniteError", "Payload", "Spec", "SpecError",
-    "build", "parse_spec",
+    "METHODS",
+    "Boundary",
+    "Compressor",
+    "NonFiniteError",
+    "Payload",
+    "Spec",
+    "SpecError",
+    "build",
+    "parse_spec",
 ]

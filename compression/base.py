@@ -38,9 +38,7 @@ class Lazy:
 
     def __call__(self, numel: int, *args):
         mode = compile_mode()
-        use = mode in ("1", "true", "yes", "on") or (
-            mode == "auto" and numel >= COMPILE_MIN_NUMEL
-        )
+        use = mode in ("1", "true", "yes", "on") or (mode == "auto" and numel >= COMPILE_MIN_NUMEL)
         if not use:
             return self.fn(*args)
         if self.compiled is None:

@@ -49,8 +49,9 @@ class _Compress(torch.autograd.Function):
 
 
 class Boundary(nn.Module):
-    def __init__(self, fwd: str | dict | Spec = "none", bwd: str | dict | Spec | None = None,
-                 name: str = "boundary"):
+    def __init__(
+        self, fwd: str | dict | Spec = "none", bwd: str | dict | Spec | None = None, name: str = "boundary"
+    ):
         super().__init__()
         from . import build  # the registry lives in the package
 
@@ -72,9 +73,18 @@ class Boundary(nn.Module):
 
     def reset_stats(self) -> None:
         self.stats = {
-            "calls": 0, "bwd_calls": 0, "bytes_fwd": 0, "bytes_bwd": 0,
-            "seconds_fwd": 0.0, "seconds_bwd": 0.0, "numel": 0, "shape": None,
-            "snr_fwd_db": 0.0, "snr_bwd_db": 0.0, "raw_bytes_fwd": 0, "raw_bytes_bwd": 0,
+            "calls": 0,
+            "bwd_calls": 0,
+            "bytes_fwd": 0,
+            "bytes_bwd": 0,
+            "seconds_fwd": 0.0,
+            "seconds_bwd": 0.0,
+            "numel": 0,
+            "shape": None,
+            "snr_fwd_db": 0.0,
+            "snr_bwd_db": 0.0,
+            "raw_bytes_fwd": 0,
+            "raw_bytes_bwd": 0,
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

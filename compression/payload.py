@@ -69,8 +69,10 @@ class Payload:
         for code, count in metas:
             dt = DTYPES[code]
             size = count * torch.empty((), dtype=dt).element_size()
-            raw = torch.frombuffer(buf, dtype=torch.uint8, count=size, offset=off) if size else (
-                torch.empty(0, dtype=torch.uint8)
+            raw = (
+                torch.frombuffer(buf, dtype=torch.uint8, count=size, offset=off)
+                if size
+                else (torch.empty(0, dtype=torch.uint8))
             )
             arrays.append(raw.clone().view(dt))
             off += size

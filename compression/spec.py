@@ -126,9 +126,7 @@ def parse_spec(spec: str | dict | Spec) -> Spec:
             for part in body.split(","):
                 key, eq, value = part.partition("=")
                 if not eq or not key.strip() or not value.strip():
-                    raise SpecError(
-                        f"spec {spec!r}: field {part.strip()!r} is not of the form key=value"
-                    )
+                    raise SpecError(f"spec {spec!r}: field {part.strip()!r} is not of the form key=value")
                 items.append((key.strip(), value.strip()))
     else:
         raise SpecError(f"spec {spec!r}: must be a string like 'uniform:b=8' or a dict")

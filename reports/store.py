@@ -15,8 +15,11 @@ def default_tracking_uri() -> str:
 
 
 def client(uri: str):
+    import logging
+
     from mlflow.tracking import MlflowClient
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # no "Creating tables" chatter
     return MlflowClient(tracking_uri=uri)
 
 
@@ -29,7 +32,7 @@ def experiment_id(uri: str, name: str, create: bool = True) -> str | None:
         return None
     artifacts = None
     if uri.startswith("sqlite:///"):
-        artifacts = (Path(uri[len("sqlite:///"):]).parent / "artifacts" / name).as_uri()
+        artifacts = (Path(uri[len("sqlite:///") :]).parent / "artifacts" / name).as_uri()
     return c.create_experiment(name, artifact_location=artifacts)
 
 

@@ -13,8 +13,18 @@ import pandas as pd
 
 from .store import client, experiment_id, search
 
-METRICS = ("val_acc", "val_mcc", "train_loss", "step_time", "compress_time", "bytes_fwd",
-           "bytes_bwd", "ratio", "snr_fwd_db", "snr_bwd_db")
+METRICS = (
+    "val_acc",
+    "val_mcc",
+    "train_loss",
+    "step_time",
+    "compress_time",
+    "bytes_fwd",
+    "bytes_bwd",
+    "ratio",
+    "snr_fwd_db",
+    "snr_bwd_db",
+)
 COST = ("snr_fwd_db", "snr_bwd_db", "bytes_fwd", "bytes_bwd", "ratio", "step_time", "compress_time")
 KEYS = ("config_id", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
 
@@ -24,8 +34,14 @@ def runs_frame(runs) -> pd.DataFrame:
     for r in runs:
         t, p, m = r.data.tags, r.data.params, r.data.metrics
         row = {k: t.get(k, p.get(k, "")) for k in KEYS}
-        row.update(fwd=p.get("fwd", ""), bwd=p.get("bwd", "") or "", seed=int(t.get("seed", -1)),
-                   run_id=r.info.run_id, status=r.info.status, error=t.get("error", ""))
+        row.update(
+            fwd=p.get("fwd", ""),
+            bwd=p.get("bwd", "") or "",
+            seed=int(t.get("seed", -1)),
+            run_id=r.info.run_id,
+            status=r.info.status,
+            error=t.get("error", ""),
+        )
         row.update({k: m.get(k, math.nan) for k in METRICS})
         rows.append(row)
     return pd.DataFrame(rows, columns=[*KEYS, "seed", "run_id", "status", "error", *METRICS])
@@ -63,15 +79,25 @@ def display(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The human table: setting columns, metric mean ± std, N, then the costs."""
     rows = []
     for _, r in summary.iterrows():
-        rows.append({
-            "placement": r["placement"], "fwd": r["fwd"], "bwd": r["bwd"] or "(as fwd)",
-            "method": r["method"], "bits": r["bits"], "splits": r["split_bits"],
-            "prune": r["prune_ratio"], metric: fmt_pm(r[f"{metric}_mean"], r[f"{metric}_std"], metric),
-            "N": int(r["n"]), "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
-            "bytes/sample fwd": f"{r['bytes_fwd']:.0f}", "ratio": f"{r['ratio']:.3f}",
-            "step s": f"{r['step_time']:.3f}", "compress s": f"{r['compress_time']:.4f}",
-            "config_id": r["config_id"],
-        })
+        rows.append(
+            {
+                "placement": r["placement"],
+                "fwd": r["fwd"],
+                "bwd": r["bwd"] or "(as fwd)",
+                "method": r["method"],
+                "bits": r["bits"],
+                "splits": r["split_bits"],
+                "prune": r["prune_ratio"],
+                metric: fmt_pm(r[f"{metric}_mean"], r[f"{metric}_std"], metric),
+                "N": int(r["n"]),
+                "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
+                "bytes/sample fwd": f"{r['bytes_fwd']:.0f}",
+                "ratio": f"{r['ratio']:.3f}",
+                "step s": f"{r['step_time']:.3f}",
+                "compress s": f"{r['compress_time']:.4f}",
+                "config_id": r["config_id"],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -117,8 +143,14 @@ def plot(summary: pd.DataFrame, metric: str, path: str | Path, title: str = "") 
         elif method != "topk":
             bits = pd.to_numeric(g["bits"], errors="coerce")
             o = np.argsort(bits.values)
-            a1.errorbar(bits.values[o], g[f"{metric}_mean"].values[o], yerr=std.values[o], marker="o",
-                        capsize=3, label=label)
+            a1.errorbar(
+                bits.values[o],
+                g[f"{metric}_mean"].values[o],
+                yerr=std.values[o],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
         a2.errorbar(g["bytes_fwd"], g[f"{metric}_mean"], yerr=std, fmt="o", capsize=3, label=label)
     a1.set_xlabel("bits per value")
     a1.set_ylabel(metric)

@@ -67,9 +67,13 @@ def get(name: str) -> Space:
             raise SpaceError(f"--space {name!r}: no such file")
         try:
             data = json.loads(path.read_text())
-            space = Space(name=path.stem, description=data.get("description", ""),
-                          default_task=data.get("task", "fashion_mnist"), rows=list(data["rows"]),
-                          training=dict(data.get("training", {})))
+            space = Space(
+                name=path.stem,
+                description=data.get("description", ""),
+                default_task=data.get("task", "fashion_mnist"),
+                rows=list(data["rows"]),
+                training=dict(data.get("training", {})),
+            )
         except (ValueError, KeyError, TypeError) as e:
             raise SpaceError(f"--space {name!r}: not a space file ({e})") from None
         space.validate()

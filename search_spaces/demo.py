@@ -10,8 +10,16 @@ SPACE = Space(
     description="none, uniform 8 and 2 bits, sort-quant 2+2, top-k 0.2, k-means 4 bits; "
     "EfficientNet-Lite0 (ImageNet) on Fashion-MNIST, small",
     default_task="fashion_mnist",
-    rows=[{"fwd": s, "placement": P} for s in (
-        "none", "uniform:b=8", "uniform:b=2", "sortquant:b=2,s=2", "topk:r=0.2", "kmeans:b=4,iters=20",
-    )],
+    rows=[
+        {"fwd": s, "placement": P}
+        for s in (
+            "none",
+            "uniform:b=8",
+            "uniform:b=2",
+            "sortquant:b=2,s=2",
+            "topk:r=0.2",
+            "kmeans:b=4,iters=20",
+        )
+    ],
     training={"model": "efficientnet_lite0", "epochs": 2, "limit_train": 2000, "limit_val": 1000},
 )

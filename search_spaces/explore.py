@@ -20,7 +20,8 @@ def sample(trial) -> dict:
     elif method == "topk":
         fwd = f"topk:r={round(trial.suggest_float('ratio', 0.02, 1.0, log=True), 3)}"
     else:
-        fwd = f"kmeans:b={trial.suggest_int('bits', 1, 8)},iters={trial.suggest_categorical('iters', [5, 20, 50])}"
+        bits = trial.suggest_int("bits", 1, 8)
+        fwd = f"kmeans:b={bits},iters={trial.suggest_categorical('iters', [5, 20, 50])}"
     return {"fwd": fwd, "placement": placement}
 
 

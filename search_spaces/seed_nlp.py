@@ -37,6 +37,6 @@ SPACE = Space(
     "at first:1 and at last:2",
     default_task="rotten_tomatoes",
     rows=[{"fwd": spec, "placement": p} for p, spec, _ in ROWS],
-    training={"epochs": 2, "limit_train": 1600, "limit_val": 1000, "max_length": 64, "lr": 5e-5},
+    training={"epochs": 2, "limit_train": 1200, "limit_val": 800, "max_length": 48, "lr": 5e-5},
     published={(p, spec): value for p, spec, value in ROWS},
 )

@@ -34,7 +34,7 @@ def write_glue(root: Path, n: int = 64) -> Path:
         with open(root / "CoLA" / f"{split}.tsv", "w") as f:
             for i in range(n):
                 sent = " ".join(rng.choice(words, size=5)) + (" good" if i % 2 else " bad")
-                f.write(f"src\t{i % 2}\t\t{sent} \"quoted\n")
+                f.write(f'src\t{i % 2}\t\t{sent} "quoted\n')
         with open(root / "RTE" / f"{split}.tsv", "w") as f:
             f.write("index\tsentence1\tsentence2\tlabel\n")
             for i in range(n):
@@ -49,8 +49,15 @@ def tiny_bert_dir(path: Path) -> Path:
 
     from trainables.nlp import default_model_dir
 
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=2,
+    )
     BertForSequenceClassification(cfg).save_pretrained(path)
     src = Path(default_model_dir())
     for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):

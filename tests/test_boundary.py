@@ -14,8 +14,15 @@ def _through(boundary, x, g):
     return y.detach(), x.grad
 
 
-@pytest.mark.parametrize("fwd,bwd", [("uniform:b=4", None), ("sortquant:b=3,s=2", "uniform:b=6"),
-                                     ("kmeans:b=3,iters=5", "none"), ("uniform:b=8", "topk:r=0.3")])
+@pytest.mark.parametrize(
+    "fwd,bwd",
+    [
+        ("uniform:b=4", None),
+        ("sortquant:b=3,s=2", "uniform:b=6"),
+        ("kmeans:b=3,iters=5", "none"),
+        ("uniform:b=8", "topk:r=0.3"),
+    ],
+)
 def test_gradient_is_compressed_by_bwd(fwd, bwd):
     torch.manual_seed(0)
     x, g = torch.randn(4, 8, 6), torch.randn(4, 8, 6)

@@ -11,11 +11,25 @@ from compression.reference import sortquant_exact
 from compression.uniform import levels
 
 SPECS = [
-    "none", "uniform:b=1", "uniform:b=8", "uniform:b=13", "uniform:b=16",
-    "uniform:b=4,group=channel", "uniform:b=9,group=block128", "uniform:b=6,round=stochastic",
-    "sortquant:b=6,s=2", "sortquant:b=1,s=0", "sortquant:b=2,s=8", "sortquant:b=12,s=4",
-    "sortquant:b=3,s=3,round=stochastic", "topk:r=0.5", "topk:r=0.01", "topk:r=1",
-    "kmeans:b=4,iters=20", "kmeans:b=8,iters=3", "kmeans:b=1,iters=converge",
+    "none",
+    "uniform:b=1",
+    "uniform:b=8",
+    "uniform:b=13",
+    "uniform:b=16",
+    "uniform:b=4,group=channel",
+    "uniform:b=9,group=block128",
+    "uniform:b=6,round=stochastic",
+    "sortquant:b=6,s=2",
+    "sortquant:b=1,s=0",
+    "sortquant:b=2,s=8",
+    "sortquant:b=12,s=4",
+    "sortquant:b=3,s=3,round=stochastic",
+    "topk:r=0.5",
+    "topk:r=0.01",
+    "topk:r=1",
+    "kmeans:b=4,iters=20",
+    "kmeans:b=8,iters=3",
+    "kmeans:b=1,iters=converge",
 ]
 
 
@@ -35,8 +49,9 @@ def expected_bits(spec: str, shape) -> int:
     if s.method == "none":
         return 32 * n
     if s.method == "uniform":
-        groups = {"tensor": 1, "channel": shape[1] if len(shape) > 1 else 1,
-                  "block128": -(-n // 128)}[p["group"]]
+        groups = {"tensor": 1, "channel": shape[1] if len(shape) > 1 else 1, "block128": -(-n // 128)}[
+            p["group"]
+        ]
         return n * p["b"] + 2 * groups * (16 if p["group"] == "block128" else 32)
     if s.method == "sortquant":
         return n * (p["b"] + p["s"]) + 32 * (2 ** p["s"] + 1)
@@ -137,13 +152,11 @@ def test_kmeans_converge_reaches_lloyd_max(b, mse):
 
 def test_kmeans_iterations_improve():
     x = torch.randn(100_000) ** 3
-    errs = [float(((x - C.build(f"kmeans:b=3,iters={i}").roundtrip(x)[0]) ** 2).mean())
-            for i in (1, 5, 50)]
+    errs = [float(((x - C.build(f"kmeans:b=3,iters={i}").roundtrip(x)[0]) ** 2).mean()) for i in (1, 5, 50)]
     assert errs[0] >= errs[1] >= errs[2]
 
 
-@pytest.mark.parametrize("spec", ["uniform:b=4,round=stochastic",
-                                  "sortquant:b=2,s=1,round=stochastic"])
+@pytest.mark.parametrize("spec", ["uniform:b=4,round=stochastic", "sortquant:b=2,s=1,round=stochastic"])
 def test_stochastic_rounding_is_unbiased(spec):
     x = torch.rand(2000) * 4 - 2
     comp = C.build(spec)
@@ -165,9 +178,17 @@ def test_deterministic(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS)
-@pytest.mark.parametrize("x", [torch.full((5, 7), 3.25), torch.tensor([2.5]), torch.zeros(3, 4),
-                               torch.randn(6, 9).half(), torch.randn(6, 9).bfloat16()],
-                         ids=["const", "single", "zeros", "fp16", "bf16"])
+@pytest.mark.parametrize(
+    "x",
+    [
+        torch.full((5, 7), 3.25),
+        torch.tensor([2.5]),
+        torch.zeros(3, 4),
+        torch.randn(6, 9).half(),
+        torch.randn(6, 9).bfloat16(),
+    ],
+    ids=["const", "single", "zeros", "fp16", "bf16"],
+)
 def test_edge_cases_round_trip_without_nan(spec, x):
     x_hat, bits, p, y = rt_and_decode(C.build(spec), x)
     assert x_hat.dtype == x.dtype and x_hat.shape == x.shape
@@ -218,16 +239,32 @@ def test_pack_unpack(width, n, seed):
 
 
 BAD_SPECS = [
-    ("", "method"), ("foo", "method='foo'"), ("uniform", "missing required field 'b'"),
-    ("uniform:b=0", "b=0"), ("uniform:b=17", "[1, 16]"), ("uniform:b=x", "uniform: b=x"),
-    ("uniform:b=2.5", "integer"), ("uniform:b=8,group=row", "tensor, channel, block128"),
-    ("uniform:b=8,round=up", "nearest, stochastic"), ("uniform:b=8,s=2", "unknown field 's'"),
-    ("sortquant:b=6", "'s'"), ("sortquant:b=6,s=9", "[0, 8]"), ("sortquant:b=12,s=5", "b+s"),
-    ("sortquant:b=0,s=2", "b=0"), ("topk:r=0", "(0, 1]"), ("topk:r=1.5", "(0, 1]"),
-    ("topk:r=nan", "(0, 1]"), ("topk", "'r'"), ("kmeans:b=9", "[1, 8]"),
-    ("kmeans:b=4,iters=0", "iters=0"), ("kmeans:b=4,iters=many", "iters=many"),
-    ("uniform:b", "key=value"), ("uniform:b=8,b=4", "twice"), ("none:b=3", "unknown field"),
-    ({"b": 3}, "method"), (42, "string"),
+    ("", "method"),
+    ("foo", "method='foo'"),
+    ("uniform", "missing required field 'b'"),
+    ("uniform:b=0", "b=0"),
+    ("uniform:b=17", "[1, 16]"),
+    ("uniform:b=x", "uniform: b=x"),
+    ("uniform:b=2.5", "integer"),
+    ("uniform:b=8,group=row", "tensor, channel, block128"),
+    ("uniform:b=8,round=up", "nearest, stochastic"),
+    ("uniform:b=8,s=2", "unknown field 's'"),
+    ("sortquant:b=6", "'s'"),
+    ("sortquant:b=6,s=9", "[0, 8]"),
+    ("sortquant:b=12,s=5", "b+s"),
+    ("sortquant:b=0,s=2", "b=0"),
+    ("topk:r=0", "(0, 1]"),
+    ("topk:r=1.5", "(0, 1]"),
+    ("topk:r=nan", "(0, 1]"),
+    ("topk", "'r'"),
+    ("kmeans:b=9", "[1, 8]"),
+    ("kmeans:b=4,iters=0", "iters=0"),
+    ("kmeans:b=4,iters=many", "iters=many"),
+    ("uniform:b", "key=value"),
+    ("uniform:b=8,b=4", "twice"),
+    ("none:b=3", "unknown field"),
+    ({"b": 3}, "method"),
+    (42, "string"),
 ]
 
 

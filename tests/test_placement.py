@@ -38,8 +38,15 @@ def test_after_module_path_and_detach():
 
 
 def tiny_roberta():
-    cfg = RobertaConfig(vocab_size=100, hidden_size=16, num_hidden_layers=4, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=40, num_labels=2)
+    cfg = RobertaConfig(
+        vocab_size=100,
+        hidden_size=16,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=40,
+        num_labels=2,
+    )
     torch.manual_seed(0)
     return RobertaForSequenceClassification(cfg)
 
@@ -72,11 +79,18 @@ def test_last_only_and_first_only():
     assert [c.name for c in placement.resolve(model, "first:2")] == ["roberta.encoder.layer.1"]
 
 
-@pytest.mark.parametrize("p,msg", [
-    ("first:0", r"1\.\.4"), ("last:5", r"1\.\.4"), ("first:3,last:2", "overlap"),
-    ("first:1,first:2", "at most once"), ("middle:2", "not understood"),
-    ("after:roberta.encoder.layr.0", "close: roberta.encoder.layer.0"), ("", "first:K"),
-])
+@pytest.mark.parametrize(
+    "p,msg",
+    [
+        ("first:0", r"1\.\.4"),
+        ("last:5", r"1\.\.4"),
+        ("first:3,last:2", "overlap"),
+        ("first:1,first:2", "at most once"),
+        ("middle:2", "not understood"),
+        ("after:roberta.encoder.layr.0", "close: roberta.encoder.layer.0"),
+        ("", "first:K"),
+    ],
+)
 def test_bad_placements(p, msg):
     with pytest.raises(ValueError, match=msg):
         placement.resolve(tiny_roberta(), p)

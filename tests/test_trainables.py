@@ -28,8 +28,18 @@ def bert_dir(tmp_path_factory):
 
 
 def cv_config(root, **kw):
-    base = dict(task="fashion_mnist", root=str(root), model="mobilenet_v2", placement="first:1,last:1",
-                fwd="uniform:b=8", epochs=2, seed=3, limit_train=64, limit_val=32, batch_size=16)
+    base = dict(
+        task="fashion_mnist",
+        root=str(root),
+        model="mobilenet_v2",
+        placement="first:1,last:1",
+        fwd="uniform:b=8",
+        epochs=2,
+        seed=3,
+        limit_train=64,
+        limit_val=32,
+        batch_size=16,
+    )
     return {**base, **kw}
 
 
@@ -49,20 +59,30 @@ def test_cv_metrics_bytes_and_determinism(fm_root):
     again = trainables.train(cv_config(fm_root), lambda m: None)
     timing = {"step_time", "compress_time"}
     assert {k: v for k, v in again.items() if k not in timing} == {
-        k: v for k, v in last.items() if k not in timing}
+        k: v for k, v in last.items() if k not in timing
+    }
     other = trainables.train(cv_config(fm_root, seed=4), lambda m: None)
     assert other["train_loss"] != last["train_loss"]
 
 
 def test_cv_efficientnet_lite0_pretrained_runs(fm_root):
-    last = trainables.train(cv_config(fm_root, model="efficientnet_lite0", epochs=1,
-                                      fwd="sortquant:b=6,s=2"), lambda m: None)
+    last = trainables.train(
+        cv_config(fm_root, model="efficientnet_lite0", epochs=1, fwd="sortquant:b=6,s=2"), lambda m: None
+    )
     assert last["ratio"] == pytest.approx(8 / 32, rel=0.02)
 
 
 def test_nlp_glue_tasks(glue_root, bert_dir):
-    base = dict(root=str(glue_root), model_dir=str(bert_dir), placement="first:1,last:1",
-                fwd="topk:r=0.5", epochs=1, seed=0, batch_size=8, max_length=16)
+    base = dict(
+        root=str(glue_root),
+        model_dir=str(bert_dir),
+        placement="first:1,last:1",
+        fwd="topk:r=0.5",
+        epochs=1,
+        seed=0,
+        batch_size=8,
+        max_length=16,
+    )
     cola = trainables.train(dict(base, task="cola"), lambda m: None)
     assert "val_mcc" in cola and -1 <= cola["val_mcc"] <= 1
     rte = trainables.train(dict(base, task="rte"), lambda m: None)
@@ -73,35 +93,50 @@ def test_nlp_glue_tasks(glue_root, bert_dir):
     assert rte["bytes_bwd"] < rte["bytes_fwd"]
 
 
-@pytest.mark.parametrize("flags,spec", [
-    (dict(quant=8), "uniform:b=8"), (dict(prune=0.5), "topk:r=0.5"),
-    (dict(quant=4, kmeans=True), "kmeans:b=4,iters=20"),
-    (dict(quant=8, multi=True, split=2), "sortquant:b=6,s=2"),
-    (dict(quant=4, multi=True), "sortquant:b=2,s=2"), ({}, "none"),
-])
+@pytest.mark.parametrize(
+    "flags,spec",
+    [
+        (dict(quant=8), "uniform:b=8"),
+        (dict(prune=0.5), "topk:r=0.5"),
+        (dict(quant=4, kmeans=True), "kmeans:b=4,iters=20"),
+        (dict(quant=8, multi=True, split=2), "sortquant:b=6,s=2"),
+        (dict(quant=4, multi=True), "sortquant:b=2,s=2"),
+        ({}, "none"),
+    ],
+)
 def test_seed_flags_map_to_specs(flags, spec):
     assert trainables.seed_flags_to_spec(**flags) == spec
 
 
-@pytest.mark.parametrize("flags", [dict(prune=0.5, quant=8), dict(kmeans=True), dict(quant=2, multi=True, split=2)])
+@pytest.mark.parametrize(
+    "flags", [dict(prune=0.5, quant=8), dict(kmeans=True), dict(quant=2, multi=True, split=2)]
+)
 def test_seed_flags_that_clash(flags):
     with pytest.raises(trainables.ConfigError):
         trainables.seed_flags_to_spec(**flags)
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, str(REPO / "sweep.py"), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(REPO / "sweep.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--task", "imagenet"], "--task 'imagenet'"),
-    (["--task", "cifar10", "--root", "/nonexistent"], "cifar-10-batches-py"),
-    (["--task", "fashion_mnist", "--fwd", "uniform:b=0"], "b=0"),
-    (["--task", "fashion_mnist", "--placement", "first:99"], "1..19"),
-    (["--task", "rte", "--root", "/nonexistent"], "RTE/train.tsv"),
-    (["--task", "rotten_tomatoes", "--model-dir", "/nonexistent"], "model_dir"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--task", "imagenet"], "--task 'imagenet'"),
+        (["--task", "cifar10", "--root", "/nonexistent"], "cifar-10-batches-py"),
+        (["--task", "fashion_mnist", "--fwd", "uniform:b=0"], "b=0"),
+        (["--task", "fashion_mnist", "--placement", "first:99"], "1..19"),
+        (["--task", "rte", "--root", "/nonexistent"], "RTE/train.tsv"),
+        (["--task", "rotten_tomatoes", "--model-dir", "/nonexistent"], "model_dir"),
+    ],
+)
 def test_single_bad_input_exits_2(args, msg, tmp_path):
     out = tmp_path / "o.json"
     r = run_cli("single", *args, "--out", str(out), timeout=120)
@@ -112,9 +147,28 @@ def test_single_bad_input_exits_2(args, msg, tmp_path):
 
 def test_single_seed_flags_end_to_end(fm_root, tmp_path):
     out = tmp_path / "m.json"
-    r = run_cli("single", "--task", "fashion_mnist", "--root", str(fm_root), "--quant", "8",
-                "--multi", "--split", "2", "--epochs", "1", "--limit-train", "32", "--limit-val", "16",
-                "--batch-size", "16", "--log-dir", str(out))
+    r = run_cli(
+        "single",
+        "--task",
+        "fashion_mnist",
+        "--root",
+        str(fm_root),
+        "--quant",
+        "8",
+        "--multi",
+        "--split",
+        "2",
+        "--epochs",
+        "1",
+        "--limit-train",
+        "32",
+        "--limit-val",
+        "16",
+        "--batch-size",
+        "16",
+        "--log-dir",
+        str(out),
+    )
     assert r.returncode == 0, r.stderr
     data = json.loads(out.read_text())
     assert data["config"]["fwd"] == "sortquant:b=6,s=2"
@@ -130,12 +184,32 @@ def test_cifar10_md5_failure_is_explained(tmp_path):
 
 # ---------------------------------------------------------------- embedded defaults, end to end
 def test_embedded_fashion_mnist_end_to_end():
-    last = trainables.train(dict(task="fashion_mnist", model="efficientnet_lite0", fwd="uniform:b=8",
-                                 epochs=1, limit_train=512, limit_val=256, seed=0), lambda m: None)
+    last = trainables.train(
+        dict(
+            task="fashion_mnist",
+            model="efficientnet_lite0",
+            fwd="uniform:b=8",
+            epochs=1,
+            limit_train=512,
+            limit_val=256,
+            seed=0,
+        ),
+        lambda m: None,
+    )
     assert last["val_acc"] > 0.4  # pretrained ImageNet features learn Fashion-MNIST fast
 
 
 def test_embedded_rotten_tomatoes_end_to_end():
-    last = trainables.train(dict(task="rotten_tomatoes", fwd="sortquant:b=6,s=2", epochs=1,
-                                 limit_train=192, limit_val=128, max_length=48, seed=0), lambda m: None)
+    last = trainables.train(
+        dict(
+            task="rotten_tomatoes",
+            fwd="sortquant:b=6,s=2",
+            epochs=1,
+            limit_train=192,
+            limit_val=128,
+            max_length=48,
+            seed=0,
+        ),
+        lambda m: None,
+    )
     assert set(trainables.METRIC_KEYS) <= set(last) and 0.3 < last["val_acc"] < 1

@@ -25,8 +25,13 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
     raise ConfigError(f"task={task!r}: must be one of {', '.join(TASKS)}")
 
 
-def seed_flags_to_spec(quant: int | None = None, prune: float | None = None,
-                       kmeans: bool = False, multi: bool = False, split: int | None = None) -> str:
+def seed_flags_to_spec(
+    quant: int | None = None,
+    prune: float | None = None,
+    kmeans: bool = False,
+    multi: bool = False,
+    split: int | None = None,
+) -> str:
     """The published prototype's flags as a compressor spec (ConfigError when they clash)."""
     if prune is not None and (quant is not None or kmeans or multi):
         raise ConfigError("--prune cannot be combined with --quant/--kmeans/--multi: one method per cut")

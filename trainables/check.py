@@ -36,8 +36,10 @@ def check(config: dict) -> None:
         if task == "fashion_mnist":
             d = Path(root or cv.FASHION_MNIST_DIR)
             if not (d / "train-images-idx3-ubyte.gz").is_file():
-                raise ConfigError(f"fashion_mnist: {d}/train-images-idx3-ubyte.gz not found; install "
-                                  "Debian's dataset-fashion-mnist (make setup does) or pass --root")
+                raise ConfigError(
+                    f"fashion_mnist: {d}/train-images-idx3-ubyte.gz not found; install "
+                    "Debian's dataset-fashion-mnist (make setup does) or pass --root"
+                )
         name = config.get("model", cv.DEFAULTS["model"])
         if name == "mobilenet_v2":
             from torchvision.models import mobilenet_v2
@@ -62,7 +64,9 @@ def check(config: dict) -> None:
         if task in ("cola", "rte"):
             sub = {"cola": "CoLA", "rte": "RTE"}[task]
             if not root or not (Path(root) / sub / "train.tsv").is_file():
-                raise ConfigError(f"{task}: --root {root!r} must hold {sub}/train.tsv and {sub}/dev.tsv (GLUE)")
+                raise ConfigError(
+                    f"{task}: --root {root!r} must hold {sub}/train.tsv and {sub}/dev.tsv (GLUE)"
+                )
         else:
             nlp.rotten_tomatoes_file(root)
         model_dir = config.get("model_dir") or nlp.default_model_dir()

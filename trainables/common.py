@@ -14,8 +14,16 @@ import torch
 from compression import Boundary
 
 METRIC_KEYS = (
-    "epoch", "train_loss", "val_acc", "step_time", "compress_time", "bytes_fwd", "bytes_bwd",
-    "ratio", "snr_fwd_db", "snr_bwd_db",
+    "epoch",
+    "train_loss",
+    "val_acc",
+    "step_time",
+    "compress_time",
+    "bytes_fwd",
+    "bytes_bwd",
+    "ratio",
+    "snr_fwd_db",
+    "snr_bwd_db",
 )
 
 
@@ -106,8 +114,12 @@ def train_epoch(
 
 
 def rng_state(gen: torch.Generator) -> dict:
-    return {"torch": torch.get_rng_state(), "data": gen.get_state(),
-            "numpy": np.random.get_state(), "python": random.getstate()}
+    return {
+        "torch": torch.get_rng_state(),
+        "data": gen.get_state(),
+        "numpy": np.random.get_state(),
+        "python": random.getstate(),
+    }
 
 
 def set_rng_state(gen: torch.Generator, state: dict) -> None:

@@ -32,9 +32,23 @@ MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 DEFAULTS = dict(
-    task="fashion_mnist", root=None, model="mobilenet_v2", weights=None, image_size=32,
-    placement="first:1,last:1", fwd="none", bwd=None, epochs=1, seed=0, batch_size=64,
-    lr=0.01, momentum=0.9, weight_decay=0.0, limit_train=None, limit_val=None, progress=False,
+    task="fashion_mnist",
+    root=None,
+    model="mobilenet_v2",
+    weights=None,
+    image_size=32,
+    placement="first:1,last:1",
+    fwd="none",
+    bwd=None,
+    epochs=1,
+    seed=0,
+    batch_size=64,
+    lr=0.01,
+    momentum=0.9,
+    weight_decay=0.0,
+    limit_train=None,
+    limit_val=None,
+    progress=False,
 )
 
 
@@ -184,8 +198,12 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
     bs = int(cfg["batch_size"])
     steps_per_epoch = max(1, len(y_tr) // bs)
     epochs = int(cfg["epochs"])
-    opt = torch.optim.SGD(model.parameters(), lr=float(cfg["lr"]), momentum=float(cfg["momentum"]),
-                          weight_decay=float(cfg["weight_decay"]))
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=float(cfg["lr"]),
+        momentum=float(cfg["momentum"]),
+        weight_decay=float(cfg["weight_decay"]),
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     start, metrics = 1, {}
     saved = state_io.load() if state_io else None
@@ -205,17 +223,35 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
 
     loss_fn = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
     for epoch in range(start, epochs + 1):
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=True,
-                   disable=not cfg["progress"])
+        bar = tqdm(
+            total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=True, disable=not cfg["progress"]
+        )
         metrics = {"epoch": epoch}
-        metrics.update(train_epoch(model, batches(), loss_fn, opt, sched, boundaries, bar,
-                                   warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0))
+        metrics.update(
+            train_epoch(
+                model,
+                batches(),
+                loss_fn,
+                opt,
+                sched,
+                boundaries,
+                bar,
+                warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0,
+            )
+        )
         metrics.update(evaluate(model, x_va, y_va, image_size, bs))
         bar.close()
         if state_io:
-            state_io.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "scheduler": sched.state_dict(), "rng": rng_state(gen),
-                           "epoch": epoch, "metrics": metrics})
+            state_io.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": rng_state(gen),
+                    "epoch": epoch,
+                    "metrics": metrics,
+                }
+            )
         report(metrics)
     placement.detach(boundaries)
     return metrics

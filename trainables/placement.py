@@ -45,9 +45,7 @@ def cut_points(model: nn.Module) -> tuple[list[CutPoint], int]:
         prefix = f"{model.base_model_prefix}.encoder.layer" if base is not model else "encoder.layer"
         cuts = [CutPoint(f"{prefix}.{i}", m) for i, m in enumerate(layers)]
         return cuts, len(layers) + 1
-    raise ValueError(
-        f"placement: cannot count blocks of {type(model).__name__}; use after:<module.path>"
-    )
+    raise ValueError(f"placement: cannot count blocks of {type(model).__name__}; use after:<module.path>")
 
 
 _TERM = re.compile(r"^(first|last):(\d+)$")
@@ -63,7 +61,7 @@ def resolve(model: nn.Module, placement: str) -> list[CutPoint]:
         order = {n: i for i, n in enumerate(names)}
         cuts = []
         for t in terms:
-            path = t[len("after:"):]
+            path = t[len("after:") :]
             if path not in names or path == "":
                 close = difflib.get_close_matches(path, [n for n in names if n], n=5, cutoff=0.5)
                 hint = f"close: {', '.join(close)}" if close else "see model.named_modules()"

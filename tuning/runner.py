@@ -118,8 +118,11 @@ def _progress_callback(total: int, metric: str):
             last = trial.last_result or {}
             value = last.get(metric)
             shown = f"{metric}={value:.4f}" if isinstance(value, (int, float)) else ""
-            print(f"[{self.done}/{total}] {what:8s} {cfg.get('fwd')} @ {cfg.get('placement')} "
-                  f"seed={cfg.get('seed')} {shown}", flush=True)
+            print(
+                f"[{self.done}/{total}] {what:8s} {cfg.get('fwd')} @ {cfg.get('placement')} "
+                f"seed={cfg.get('seed')} {shown}",
+                flush=True,
+            )
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             self._line(trial, "done")
@@ -139,11 +142,20 @@ def _init_ray(plan: Plan) -> None:
         return
     if plan.address:
         excludes = [".venv", ".git", "mlruns", "ray_results", "data", "docs", "**/__pycache__"]
-        ray.init(address=plan.address, log_to_driver=False, logging_level=logging.ERROR,
-                 runtime_env={"working_dir": str(REPO), "excludes": excludes})
+        ray.init(
+            address=plan.address,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            runtime_env={"working_dir": str(REPO), "excludes": excludes},
+        )
     else:
-        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                 object_store_memory=300 * 1024**2, configure_logging=True)
+        ray.init(
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            object_store_memory=300 * 1024**2,
+            configure_logging=True,
+        )
 
 
 def _latest_file(plan: Plan) -> Path:
@@ -169,15 +181,18 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     if resume:
         info = json.loads(latest.read_text())
         sweep_id, planned = info["sweep"], info["planned"]
-        tuner = tune.Tuner.restore(info["path"], trainable=trainable, resume_unfinished=True,
-                                   resume_errored=False)
+        tuner = tune.Tuner.restore(
+            info["path"], trainable=trainable, resume_unfinished=True, resume_errored=False
+        )
     else:
         sweep_id = f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         planned = plan.planned
         experiment_id(plan.tracking_uri, plan.name)  # create it from the driver, once
         tags = {"sweep": sweep_id, "space": plan.space}
-        callbacks = [MlflowTrialLogger(plan.tracking_uri, plan.name, tags),
-                     _progress_callback(planned, plan.metric)]
+        callbacks = [
+            MlflowTrialLogger(plan.tracking_uri, plan.name, tags),
+            _progress_callback(planned, plan.metric),
+        ]
         import ray
 
         total_cpus = ray.cluster_resources().get("CPU", 1)
@@ -188,8 +203,9 @@ def launch(plan: Plan, resume: bool = False) -> dict:
         concurrent = max(1, plan.max_concurrent or fit)
         scheduler = None
         if plan.asha:
-            scheduler = ASHAScheduler(time_attr="epoch", max_t=max(plan.max_epochs, 1),
-                                      grace_period=1, reduction_factor=2)
+            scheduler = ASHAScheduler(
+                time_attr="epoch", max_t=max(plan.max_epochs, 1), grace_period=1, reduction_factor=2
+            )
         if plan.trials is not None:
             param_space = {"trial": tune.grid_search(plan.trials)}
             search_alg = None
@@ -201,25 +217,39 @@ def launch(plan: Plan, resume: bool = False) -> dict:
             param_space = {}
             search_alg = ConcurrencyLimiter(
                 OptunaSearch(space=plan.sampler, metric=plan.metric, mode=plan.mode, seed=0),
-                max_concurrent=concurrent)
+                max_concurrent=concurrent,
+            )
             num_samples = plan.num_samples
         tuner = tune.Tuner(
             trainable,
             param_space=param_space,
-            tune_config=TuneConfig(metric=plan.metric, mode=plan.mode, num_samples=num_samples,
-                                   search_alg=search_alg, scheduler=scheduler,
-                                   max_concurrent_trials=concurrent, reuse_actors=True),
-            run_config=RunConfig(name=sweep_id, storage_path=plan.storage, callbacks=callbacks,
-                                 verbose=0, failure_config=FailureConfig(max_failures=0),
-                                 checkpoint_config=CheckpointConfig(num_to_keep=1)),
+            tune_config=TuneConfig(
+                metric=plan.metric,
+                mode=plan.mode,
+                num_samples=num_samples,
+                search_alg=search_alg,
+                scheduler=scheduler,
+                max_concurrent_trials=concurrent,
+                reuse_actors=True,
+            ),
+            run_config=RunConfig(
+                name=sweep_id,
+                storage_path=plan.storage,
+                callbacks=callbacks,
+                verbose=0,
+                failure_config=FailureConfig(max_failures=0),
+                checkpoint_config=CheckpointConfig(num_to_keep=1),
+            ),
         )
         tmp = latest.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"sweep": sweep_id, "planned": planned,
-                                   "path": str(Path(plan.storage) / sweep_id)}))
+        tmp.write_text(
+            json.dumps({"sweep": sweep_id, "planned": planned, "path": str(Path(plan.storage) / sweep_id)})
+        )
         tmp.replace(latest)
     tuner.fit()
-    runs = [r for r in search(plan.tracking_uri, plan.name, status=None)
-            if r.data.tags.get("sweep") == sweep_id]
+    runs = [
+        r for r in search(plan.tracking_uri, plan.name, status=None) if r.data.tags.get("sweep") == sweep_id
+    ]
     finished = sum(r.info.status == "FINISHED" for r in runs)
     failed = sum(r.info.status == "FAILED" for r in runs)
     return {"sweep": sweep_id, "planned": planned, "finished": finished, "failed": failed}

@@ -73,15 +73,24 @@ class MlflowTrialLogger(Callback):
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         c = self.c
-        found = c.search_runs([self._exp_id], f"tags.trial_id = '{trial.trial_id}' and "
-                              f"tags.sweep = '{self.tags.get('sweep', '')}'", max_results=1)
+        found = c.search_runs(
+            [self._exp_id],
+            f"tags.trial_id = '{trial.trial_id}' and tags.sweep = '{self.tags.get('sweep', '')}'",
+            max_results=1,
+        )
         if found:
             run_id = found[0].info.run_id
         else:
             cfg = trial_config(trial.config)
-            tags = {**self.tags, **describe(cfg), "config_id": config_id(cfg),
-                    "seed": str(cfg.get("seed", 0)), "task": str(cfg.get("task")),
-                    "trial_id": trial.trial_id, "placement": str(cfg.get("placement"))}
+            tags = {
+                **self.tags,
+                **describe(cfg),
+                "config_id": config_id(cfg),
+                "seed": str(cfg.get("seed", 0)),
+                "task": str(cfg.get("task")),
+                "trial_id": trial.trial_id,
+                "placement": str(cfg.get("placement")),
+            }
             run = c.create_run(self._exp_id, tags=tags, run_name=f"{cfg.get('fwd')} seed {cfg.get('seed')}")
             run_id = run.info.run_id
             params = [Param(k, str(v)[:6000]) for k, v in sorted(cfg.items()) if k != "progress"]
@@ -100,8 +109,11 @@ class MlflowTrialLogger(Callback):
         run_id = self.run_for(trial)
         ts = int(time.time() * 1000)
         step = int(result.get("epoch", result.get("training_iteration", 0)))
-        metrics = [Metric(k, float(v), ts, step) for k, v in result.items()
-                   if k in METRICS and isinstance(v, (int, float))]
+        metrics = [
+            Metric(k, float(v), ts, step)
+            for k, v in result.items()
+            if k in METRICS and isinstance(v, (int, float))
+        ]
         self.c.log_batch(run_id, metrics=metrics)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
@@ -117,8 +129,19 @@ class MlflowTrialLogger(Callback):
         self.c.set_terminated(run_id, "FAILED")
 
 
-METRICS = ("epoch", "train_loss", "val_acc", "val_mcc", "step_time", "compress_time", "bytes_fwd",
-           "bytes_bwd", "ratio", "snr_fwd_db", "snr_bwd_db")
+METRICS = (
+    "epoch",
+    "train_loss",
+    "val_acc",
+    "val_mcc",
+    "step_time",
+    "compress_time",
+    "bytes_fwd",
+    "bytes_bwd",
+    "ratio",
+    "snr_fwd_db",
+    "snr_bwd_db",
+)
 
 
 def trial_config(config: dict) -> dict:

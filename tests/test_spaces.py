@@ -1,0 +1,64 @@
+import optuna
+import pytest
+
+import compression
+import search_spaces
+from search_spaces import explore, seed_cv, seed_nlp
+
+
+def specs(space, placement=None):
+    return {r["fwd"] for r in space.rows if placement is None or r["placement"] == placement}
+
+
+def test_names_and_validity():
+    assert set(search_spaces.names()) == {"seed-cv", "seed-nlp", "explore", "demo"}
+    for name in search_spaces.names():
+        search_spaces.get(name).validate()
+    with pytest.raises(search_spaces.SpaceError, match="unknown"):
+        search_spaces.get("nope")
+
+
+def test_seed_cv_has_the_study_rows():
+    s = specs(seed_cv.SPACE, "first:1,last:1")
+    assert {f"uniform:b={b}" for b in (16, 12, 11, 10, 9)} <= s
+    assert {
+        "none",
+        "topk:r=0.5",
+        "topk:r=0.2",
+        "sortquant:b=6,s=2",
+        "sortquant:b=9,s=3",
+        "sortquant:b=12,s=4",
+        "sortquant:b=2,s=2",
+        "kmeans:b=4",
+        "kmeans:b=4,iters=50",
+    } <= {str(compression.parse_spec(x)) for x in s}
+
+
+def test_seed_nlp_has_the_kmeans_comparison_rows():
+    for placement in ("first:1", "last:2"):
+        s = specs(seed_nlp.SPACE, placement)
+        assert {"uniform:b=6", "sortquant:b=3,s=3", "kmeans:b=6,iters=50", "kmeans:b=6,iters=100"} <= s
+    both = specs(seed_nlp.SPACE, "first:1,last:2")
+    assert {
+        "none",
+        "uniform:b=16",
+        "uniform:b=10",
+        "uniform:b=8",
+        "uniform:b=4",
+        "uniform:b=6",
+        "sortquant:b=3,s=3",
+        "topk:r=0.5",
+    } <= both
+
+
+def test_explore_samples_only_valid_specs():
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = set()
+    for _ in range(300):
+        t = study.ask()
+        row = explore.sample(t)
+        spec = compression.parse_spec(row["fwd"])  # raises on b+s > 16 etc.
+        seen.add(spec.method)
+        assert row["placement"] in explore.PLACEMENTS
+        study.tell(t, 0.0)
+    assert seen == {"uniform", "sortquant", "topk", "kmeans"}

@@ -1,0 +1,219 @@
+"""The real sweep path: sweep.py run/report/best/rerun with a real Ray and a real MLflow
+(sqlite in a temporary folder), on tiny data made here."""
+
+import json
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.helpers import write_fashion_mnist
+
+REPO = Path(__file__).resolve().parent.parent
+TRAINING = {"model": "mobilenet_v2", "epochs": 2, "limit_train": 32, "limit_val": 16, "batch_size": 16}
+ROWS = [
+    {"fwd": "uniform:b=8", "placement": "first:1,last:1"},
+    {"fwd": "sortquant:b=2,s=2", "placement": "first:1"},
+]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("sweep")
+    root = write_fashion_mnist(d / "fm", n_train=64, n_val=32)
+    return d, root
+
+
+def space_file(d: Path, rows, training=TRAINING) -> str:
+    p = d / f"space{abs(hash(json.dumps(rows))) % 10**6}.json"
+    p.write_text(
+        json.dumps({"description": "test", "task": "fashion_mnist", "training": training, "rows": rows})
+    )
+    return str(p)
+
+
+def cli(d: Path, *args, timeout=600):
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    extra = ["--tracking-uri", uri]
+    if args[0] in ("run", "rerun"):
+        extra += ["--storage", str(d / "ray")]
+    return subprocess.run(
+        [sys.executable, str(REPO / "sweep.py"), *args, *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=_env(),
+    )
+
+
+def _env():
+    import os
+
+    return {**os.environ, "COMPSWEEP_COMPILE": "0"}
+
+
+def runs(d: Path, name: str, status="FINISHED"):
+    c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        return []
+    flt = f"attributes.status = '{status}'" if status else ""
+    return [
+        r for r in c.search_runs([exp.experiment_id], flt, max_results=1000) if "config_id" in r.data.tags
+    ]
+
+
+def test_sweep_report_best_rerun(env):
+    d, root = env
+    r = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 finished, 0 failed of 4 planned" in r.stdout
+    done = runs(d, "s1")
+    assert len(done) == 4
+    by_cfg = {}
+    for run in done:
+        assert run.data.params["epochs"] == "2" and run.data.tags["task"] == "fashion_mnist"
+        c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
+        hist = c.get_metric_history(run.info.run_id, "val_acc")
+        assert sorted(m.step for m in hist) == [1, 2]  # per-epoch metrics as steps
+        last = max(hist, key=lambda m: m.step).value
+        by_cfg.setdefault(run.data.tags["config_id"], []).append(last)
+    assert len(by_cfg) == 2 and all(len(v) == 2 for v in by_cfg.values())
+
+    rep = cli(d, "report", "--name", "s1", "--format", "json")
+    assert rep.returncode == 0, rep.stderr
+    records = {rec["config_id"]: rec for rec in json.loads(rep.stdout)}
+    for cid, values in by_cfg.items():
+        assert records[cid]["n"] == 2
+        assert records[cid]["val_acc_mean"] == pytest.approx(statistics.mean(values))
+        assert records[cid]["val_acc_std"] == pytest.approx(statistics.stdev(values))
+    md = cli(d, "report", "--name", "s1", "--plot", str(d / "p.png"))
+    assert md.returncode == 0 and "| placement |" in md.stdout and (d / "p.png").stat().st_size > 10_000
+
+    best = cli(d, "best", "--name", "s1", "--metric", "val_acc", "--top", "1", "--format", "json")
+    top = json.loads(best.stdout)
+    assert len(top) == 1
+    assert top[0]["val_acc_mean"] == max(statistics.mean(v) for v in by_cfg.values())
+
+    rr = cli(d, "rerun", "--name", "s1", "--top", "1", "--seeds", "3")
+    assert rr.returncode == 0, rr.stdout + rr.stderr
+    done = runs(d, "s1")
+    assert len(done) == 5
+    pairs = Counter((r.data.tags["config_id"], r.data.tags["seed"]) for r in done)
+    assert max(pairs.values()) == 1  # no duplicated run
+    after = {
+        rec["config_id"]: rec["n"]
+        for rec in json.loads(cli(d, "report", "--name", "s1", "--format", "json").stdout)
+    }
+    assert after[top[0]["config_id"]] == 3
+    again = cli(d, "rerun", "--name", "s1", "--top", "1", "--seeds", "3")
+    assert "already have seeds" in again.stdout and len(runs(d, "s1")) == 5
+
+
+def test_failing_trial_is_failed_and_others_finish(env):
+    d, root = env
+    rows = [ROWS[0], {**ROWS[0], "lr": -1.0}]  # the second raises inside the trial
+    r = cli(d, "run", "--space", space_file(d, rows), "--root", str(root), "--seeds", "1", "--name", "f1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "1 finished, 1 failed" in r.stdout
+    failed = runs(d, "f1", "FAILED")
+    assert len(failed) == 1 and failed[0].data.params["lr"] == "-1.0"
+    assert "Invalid learning rate" in failed[0].data.tags["error"]
+    assert len(runs(d, "f1")) == 1
+    rep = cli(d, "report", "--name", "f1")
+    assert "Failed trials (1" in rep.stdout
+
+
+def test_resume_after_sigint_runs_each_trial_once(env):
+    d, root = env
+    training = {**TRAINING, "epochs": 6, "limit_train": 64}
+    rows = [{"fwd": f"uniform:b={b}", "placement": "first:1"} for b in (4, 6, 8)]
+    space = space_file(d, rows, training)
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    cmd = [
+        sys.executable,
+        str(REPO / "sweep.py"),
+        "run",
+        "--space",
+        space,
+        "--root",
+        str(root),
+        "--seeds",
+        "1",
+        "--name",
+        "r1",
+        "--tracking-uri",
+        uri,
+        "--storage",
+        str(d / "ray"),
+        "--max-concurrent",
+        "1",
+    ]
+    p = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=_env()
+    )
+    lines = []
+    for line in p.stdout:  # interrupt once the first trial is done and the second is underway
+        lines.append(line)
+        if line.startswith("[1/3] done"):
+            time.sleep(2)
+            p.send_signal(signal.SIGINT)
+            break
+    out = "".join(lines) + p.communicate(timeout=300)[0]
+    assert p.returncode == 130, out
+    assert "--resume" in out
+    assert len(runs(d, "r1")) < 3
+    r = cli(
+        d,
+        "run",
+        "--space",
+        space,
+        "--root",
+        str(root),
+        "--seeds",
+        "1",
+        "--name",
+        "r1",
+        "--max-concurrent",
+        "1",
+        "--resume",
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = runs(d, "r1")
+    assert len(done) == 3
+    assert len({r.data.tags["trial_id"] for r in done}) == 3
+    assert len(runs(d, "r1", status=None)) == 3  # no second run for a resumed trial
+
+
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["run", "--space", "nope", "--seeds", "1"], "unknown"),
+        (["run", "--space", "demo", "--task", "imagenet"], "--task 'imagenet'"),
+        (["run", "--space", "demo", "--seeds", "0"], "--seeds 0"),
+        (["run", "--space", "demo", "--metric", "val_f1"], "--metric 'val_f1'"),
+        (["run", "--space", "demo", "--task", "rte", "--root", "/nonexistent"], "/nonexistent"),
+        (["run", "--space", "demo", "--task", "rotten_tomatoes", "--model-dir", "/nonexistent"], "model_dir"),
+        (["report", "--name", "never-made"], "no such MLflow experiment"),
+        (["best", "--name", "never-made"], "no such MLflow experiment"),
+    ],
+)
+def test_bad_input_exits_2_before_ray_and_mlflow(tmp_path, args, msg):
+    r = cli(tmp_path, *args, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert runs(tmp_path, "compsweep", status=None) == []
+    assert not (tmp_path / "ray").exists()
+
+
+def test_bad_spec_inside_a_space_exits_2(tmp_path):
+    bad = space_file(tmp_path, [{"fwd": "uniform:b=40", "placement": "first:1"}])
+    r = cli(tmp_path, "run", "--space", bad, "--seeds", "1")
+    assert r.returncode == 2 and "b=40" in r.stderr
