@@ -226,9 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if space.is_grid:
             trials = [{**base, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
             _check_configs(trials)
-            plan = Plan(
-                name=args.name, space=space.name, metric=metric, mode=args.mode, trials=trials, **kwargs
-            )
+            plan = Plan(name=args.name, space=space.name, metric=metric, mode=args.mode, trials=trials, **kwargs)
         else:
             if args.seeds != 1:
                 print(
@@ -398,8 +396,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model-dir", help="local Hugging Face model folder (NLP); default MiniLM-L6")
     p.add_argument(
         "--weights",
-        help="ImageNet .pth for the CV model (efficientnet_lite0: "
-        "the packaged weights by default, 'none' for scratch)",
+        help="ImageNet .pth for the CV model (efficientnet_lite0: the packaged weights by default, 'none' for scratch)",
     )
     p.add_argument("--model", choices=["mobilenet_v2", "efficientnet_lite0"], help="CV model")
     p.add_argument("--epochs", type=int)

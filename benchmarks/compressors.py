@@ -69,8 +69,7 @@ def run(shapes=SHAPES, specs=SPECS, repeats: int = 3, reference: bool = True) ->
         x = activation_like(shape)
         clone = best_time(lambda x=x: x.clone(), repeats)
         table = Table(
-            title=f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms "
-            f"(compile: {compression.base.compile_mode()})"
+            title=f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms (compile: {compression.base.compile_mode()})"
         )
         for col in ("method", "time/clone", "target", "SNR dB", "bits/value", "vs seed-style"):
             table.add_column(col, justify="right" if col != "method" else "left")
@@ -110,11 +109,7 @@ def run(shapes=SHAPES, specs=SPECS, repeats: int = 3, reference: bool = True) ->
             ok = (
                 ""
                 if target is None
-                else (
-                    f"≤{target}x ok"
-                    if r["ratio"] <= target
-                    else f"≤{target}x MISSED by {r['ratio'] / target:.1f}x"
-                )
+                else (f"≤{target}x ok" if r["ratio"] <= target else f"≤{target}x MISSED by {r['ratio'] / target:.1f}x")
             )
             sp = r.get("speedup")
             table.add_row(

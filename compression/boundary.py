@@ -49,9 +49,7 @@ class _Compress(torch.autograd.Function):
 
 
 class Boundary(nn.Module):
-    def __init__(
-        self, fwd: str | dict | Spec = "none", bwd: str | dict | Spec | None = None, name: str = "boundary"
-    ):
+    def __init__(self, fwd: str | dict | Spec = "none", bwd: str | dict | Spec | None = None, name: str = "boundary"):
         super().__init__()
         from . import build  # the registry lives in the package
 

@@ -155,7 +155,6 @@ def parse_spec(spec: str | dict | Spec) -> Spec:
             params[key] = default
     if method == "sortquant" and params["b"] + params["s"] > 16:
         raise SpecError(
-            f"sortquant: b+s={params['b']}+{params['s']}={params['b'] + params['s']}: "
-            "must be at most 16 bits per value"
+            f"sortquant: b+s={params['b']}+{params['s']}={params['b'] + params['s']}: must be at most 16 bits per value"
         )
     return Spec(method, params)

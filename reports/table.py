@@ -16,6 +16,7 @@ from .store import client, experiment_id, search
 METRICS = (
     "val_acc",
     "val_mcc",
+    "val_majority",
     "train_loss",
     "step_time",
     "compress_time",

@@ -28,7 +28,6 @@ class Space:
     rows: list[dict] = field(default_factory=list)
     sample: Callable | None = None  # Optuna define-by-run: (trial) -> row
     training: dict = field(default_factory=dict)  # default training params for this space
-    published: dict = field(default_factory=dict)  # (placement, fwd) -> the study's value
 
     @property
     def is_grid(self) -> bool:

@@ -49,9 +49,7 @@ def expected_bits(spec: str, shape) -> int:
     if s.method == "none":
         return 32 * n
     if s.method == "uniform":
-        groups = {"tensor": 1, "channel": shape[1] if len(shape) > 1 else 1, "block128": -(-n // 128)}[
-            p["group"]
-        ]
+        groups = {"tensor": 1, "channel": shape[1] if len(shape) > 1 else 1, "block128": -(-n // 128)}[p["group"]]
         return n * p["b"] + 2 * groups * (16 if p["group"] == "block128" else 32)
     if s.method == "sortquant":
         return n * (p["b"] + p["s"]) + 32 * (2 ** p["s"] + 1)

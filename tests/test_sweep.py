@@ -32,9 +32,7 @@ def env(tmp_path_factory):
 
 def space_file(d: Path, rows, training=TRAINING) -> str:
     p = d / f"space{abs(hash(json.dumps(rows))) % 10**6}.json"
-    p.write_text(
-        json.dumps({"description": "test", "task": "fashion_mnist", "training": training, "rows": rows})
-    )
+    p.write_text(json.dumps({"description": "test", "task": "fashion_mnist", "training": training, "rows": rows}))
     return str(p)
 
 
@@ -65,9 +63,7 @@ def runs(d: Path, name: str, status="FINISHED"):
     if exp is None:
         return []
     flt = f"attributes.status = '{status}'" if status else ""
-    return [
-        r for r in c.search_runs([exp.experiment_id], flt, max_results=1000) if "config_id" in r.data.tags
-    ]
+    return [r for r in c.search_runs([exp.experiment_id], flt, max_results=1000) if "config_id" in r.data.tags]
 
 
 def test_sweep_report_best_rerun(env):
@@ -109,8 +105,7 @@ def test_sweep_report_best_rerun(env):
     pairs = Counter((r.data.tags["config_id"], r.data.tags["seed"]) for r in done)
     assert max(pairs.values()) == 1  # no duplicated run
     after = {
-        rec["config_id"]: rec["n"]
-        for rec in json.loads(cli(d, "report", "--name", "s1", "--format", "json").stdout)
+        rec["config_id"]: rec["n"] for rec in json.loads(cli(d, "report", "--name", "s1", "--format", "json").stdout)
     }
     assert after[top[0]["config_id"]] == 3
     again = cli(d, "rerun", "--name", "s1", "--top", "1", "--seeds", "3")
@@ -156,9 +151,7 @@ def test_resume_after_sigint_runs_each_trial_once(env):
         "--max-concurrent",
         "1",
     ]
-    p = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=_env()
-    )
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=_env())
     lines = []
     for line in p.stdout:  # interrupt once the first trial is done and the second is underway
         lines.append(line)

@@ -58,9 +58,7 @@ def test_cv_metrics_bytes_and_determinism(fm_root):
     assert 0 < last["compress_time"] < last["step_time"]
     again = trainables.train(cv_config(fm_root), lambda m: None)
     timing = {"step_time", "compress_time"}
-    assert {k: v for k, v in again.items() if k not in timing} == {
-        k: v for k, v in last.items() if k not in timing
-    }
+    assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in last.items() if k not in timing}
     other = trainables.train(cv_config(fm_root, seed=4), lambda m: None)
     assert other["train_loss"] != last["train_loss"]
 
@@ -108,9 +106,7 @@ def test_seed_flags_map_to_specs(flags, spec):
     assert trainables.seed_flags_to_spec(**flags) == spec
 
 
-@pytest.mark.parametrize(
-    "flags", [dict(prune=0.5, quant=8), dict(kmeans=True), dict(quant=2, multi=True, split=2)]
-)
+@pytest.mark.parametrize("flags", [dict(prune=0.5, quant=8), dict(kmeans=True), dict(quant=2, multi=True, split=2)])
 def test_seed_flags_that_clash(flags):
     with pytest.raises(trainables.ConfigError):
         trainables.seed_flags_to_spec(**flags)

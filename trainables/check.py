@@ -64,9 +64,7 @@ def check(config: dict) -> None:
         if task in ("cola", "rte"):
             sub = {"cola": "CoLA", "rte": "RTE"}[task]
             if not root or not (Path(root) / sub / "train.tsv").is_file():
-                raise ConfigError(
-                    f"{task}: --root {root!r} must hold {sub}/train.tsv and {sub}/dev.tsv (GLUE)"
-                )
+                raise ConfigError(f"{task}: --root {root!r} must hold {sub}/train.tsv and {sub}/dev.tsv (GLUE)")
         else:
             nlp.rotten_tomatoes_file(root)
         model_dir = config.get("model_dir") or nlp.default_model_dir()

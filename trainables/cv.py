@@ -155,9 +155,7 @@ def build_model(name: str, weights: str | None, num_classes: int) -> nn.Module:
         import io
 
         with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-            return EfficientNet.from_pretrained(
-                "efficientnet-lite0", weights_path=weights, num_classes=num_classes
-            )
+            return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights, num_classes=num_classes)
     raise ConfigError(f"model={name!r}: CV models are {', '.join(MODELS)}")
 
 
@@ -223,9 +221,7 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
 
     loss_fn = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
     for epoch in range(start, epochs + 1):
-        bar = tqdm(
-            total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=True, disable=not cfg["progress"]
-        )
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=True, disable=not cfg["progress"])
         metrics = {"epoch": epoch}
         metrics.update(
             train_epoch(

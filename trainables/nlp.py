@@ -116,9 +116,7 @@ def load_examples(task: str, root: str | None, split: str) -> Examples:
 def tokenize(tokenizer, ex: Examples, idx: torch.Tensor, max_length: int):
     a, b, y = ex
     sel = idx.tolist()
-    enc = tokenizer(
-        [a[i] for i in sel], [b[i] for i in sel] if b else None, truncation=True, max_length=max_length
-    )
+    enc = tokenizer([a[i] for i in sel], [b[i] for i in sel] if b else None, truncation=True, max_length=max_length)
     return enc["input_ids"], torch.tensor([y[i] for i in sel])
 
 
@@ -172,7 +170,10 @@ def evaluate(model, ids, labels, pad_id: int, batch_size: int, task: str) -> dic
         preds.append(model(**collate(ids[i : i + batch_size], pad_id)).logits.argmax(-1))
     pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=int)
     y = labels.numpy()
-    out = {"val_acc": float((pred == y).mean()) if len(y) else 0.0}
+    out = {
+        "val_acc": float((pred == y).mean()) if len(y) else 0.0,
+        "val_majority": float(np.bincount(y).max() / len(y)) if len(y) else 0.0,
+    }
     if task == "cola":
         out["val_mcc"] = float(matthews_corrcoef(y, pred))
     return out

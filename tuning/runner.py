@@ -181,9 +181,7 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     if resume:
         info = json.loads(latest.read_text())
         sweep_id, planned = info["sweep"], info["planned"]
-        tuner = tune.Tuner.restore(
-            info["path"], trainable=trainable, resume_unfinished=True, resume_errored=False
-        )
+        tuner = tune.Tuner.restore(info["path"], trainable=trainable, resume_unfinished=True, resume_errored=False)
     else:
         sweep_id = f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         planned = plan.planned
@@ -242,14 +240,10 @@ def launch(plan: Plan, resume: bool = False) -> dict:
             ),
         )
         tmp = latest.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"sweep": sweep_id, "planned": planned, "path": str(Path(plan.storage) / sweep_id)})
-        )
+        tmp.write_text(json.dumps({"sweep": sweep_id, "planned": planned, "path": str(Path(plan.storage) / sweep_id)}))
         tmp.replace(latest)
     tuner.fit()
-    runs = [
-        r for r in search(plan.tracking_uri, plan.name, status=None) if r.data.tags.get("sweep") == sweep_id
-    ]
+    runs = [r for r in search(plan.tracking_uri, plan.name, status=None) if r.data.tags.get("sweep") == sweep_id]
     finished = sum(r.info.status == "FINISHED" for r in runs)
     failed = sum(r.info.status == "FAILED" for r in runs)
     return {"sweep": sweep_id, "planned": planned, "finished": finished, "failed": failed}

@@ -15,6 +15,7 @@ from pathlib import Path
 from ray.tune import Callback
 
 from reports.store import client, experiment_id
+from reports.table import METRICS as REPORTED
 
 NOT_CONFIG = ("seed", "progress", "root", "model_dir")  # where data lives is not the setting
 
@@ -110,9 +111,7 @@ class MlflowTrialLogger(Callback):
         ts = int(time.time() * 1000)
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = [
-            Metric(k, float(v), ts, step)
-            for k, v in result.items()
-            if k in METRICS and isinstance(v, (int, float))
+            Metric(k, float(v), ts, step) for k, v in result.items() if k in METRICS and isinstance(v, (int, float))
         ]
         self.c.log_batch(run_id, metrics=metrics)
 
@@ -129,19 +128,7 @@ class MlflowTrialLogger(Callback):
         self.c.set_terminated(run_id, "FAILED")
 
 
-METRICS = (
-    "epoch",
-    "train_loss",
-    "val_acc",
-    "val_mcc",
-    "step_time",
-    "compress_time",
-    "bytes_fwd",
-    "bytes_bwd",
-    "ratio",
-    "snr_fwd_db",
-    "snr_bwd_db",
-)
+METRICS = ("epoch", *REPORTED)  # what a trial result may carry to MLflow
 
 
 def trial_config(config: dict) -> dict:
