@@ -10,7 +10,7 @@ RT      := $(DATA)/rotten_tomatoes_corpus_full.csv.bz2
 FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: setup demo test bench results lint clean
+.PHONY: setup demo test bench results lint clean mlflow-ui
 
 setup: $(STAMP) $(RT) $(FMNIST)
 
@@ -55,3 +55,8 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) mlruns
+
+# Browse the local store; binds to 127.0.0.1 unless HOST says otherwise.
+HOST ?= 127.0.0.1
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host $(HOST) --port 5000
