@@ -210,6 +210,50 @@ def finding_lines(cv: Results | None, nlp: Results | None) -> list[str]:
     return out
 
 
+HEADLINE = [
+    ("CV", CV_CUT, "none"),
+    ("CV", CV_CUT, "uniform:b=16"),
+    ("CV", CV_CUT, "uniform:b=10"),
+    ("CV", CV_CUT, "uniform:b=9"),
+    ("CV", CV_CUT, "uniform:b=4"),
+    ("CV", CV_CUT, "sortquant:b=6,s=2"),
+    ("CV", CV_CUT, "sortquant:b=2,s=2"),
+    ("CV", CV_CUT, "kmeans:b=4,iters=20"),
+    ("CV", CV_CUT, "topk:r=0.5"),
+    ("CV", CV_CUT, "topk:r=0.2"),
+    ("NLP", NLP_BOTH, "none"),
+    ("NLP", NLP_BOTH, "uniform:b=8"),
+    ("NLP", NLP_BOTH, "uniform:b=4"),
+    ("NLP", NLP_BOTH, "topk:r=0.5"),
+    ("NLP", NLP_LAST, "uniform:b=6"),
+    ("NLP", NLP_LAST, "sortquant:b=3,s=3"),
+    ("NLP", NLP_LAST, "kmeans:b=6,iters=100"),
+]
+
+
+def headline(res: dict[str, Results]) -> str:
+    published: dict = {}
+    for t in (*CV_TABLES.values(), *NLP_TABLES.values()):
+        for p, s, label, pub in t:
+            published.setdefault((p, s), (label, pub))  # the first table's wording
+    lines = [
+        "| task | cut | spec | study's setting | published | ours (val acc) | N | fwd bytes/sample | ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for task, placement, spec in HEADLINE:
+        r = res.get(task.lower())
+        c = r.get(placement, spec) if r else None
+        label, pub = published[(placement, spec)]
+        if c is None:
+            lines.append(f"| {task} | {placement} | `{spec}` | {label} | {pub} | not run | 0 | | |")
+        else:
+            lines.append(
+                f"| {task} | {placement} | `{spec}` | {label} | {pub} | {c} | {c.n} | "
+                f"{c.row['bytes_fwd']:.0f} | {c.row['ratio']:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def _wall_minutes(uri: str, name: str) -> float:
     runs = search(uri, name, status=None)
     if not runs:
@@ -290,7 +334,28 @@ def build(out: Path, uri: str, cv_name: str, nlp_name: str) -> str:
     )
     text = "".join(parts)
     (out / "README.md").write_text(text)
+    (out / "headline.md").write_text(headline(res))
     return text
+
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(readme: Path, out: Path) -> None:
+    """Replace the README's results block with the headline table, the findings and one plot."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return
+    page = (out / "README.md").read_text()
+    findings = page.split("## Findings of the study, tested here", 1)[-1].split("\n## ", 1)[0].strip()
+    rel = out.relative_to(readme.parent) if out.is_absolute() else out
+    block = (
+        f"{START}\n{(out / 'headline.md').read_text()}\nFindings (details and evidence in "
+        f"[{rel}/README.md]({rel}/README.md)):\n\n{findings}\n\n![CV accuracy vs bits and bytes]"
+        f"({rel}/cv_accuracy.png)\n{END}"
+    )
+    head, rest = text.split(START, 1)
+    readme.write_text(head + block + rest.split(END, 1)[1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,8 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cv-name", default="results-cv")
     p.add_argument("--nlp-name", default="results-nlp")
     p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--readme", default="README.md", help="README whose results block is replaced")
     a = p.parse_args(argv)
     build(Path(a.out), a.tracking_uri or default_tracking_uri(), a.cv_name, a.nlp_name)
+    if a.readme and Path(a.readme).is_file():
+        update_readme(Path(a.readme), Path(a.out))
     print(f"wrote {a.out}/README.md")
     return 0
 

@@ -210,3 +210,18 @@ def test_bad_spec_inside_a_space_exits_2(tmp_path):
     bad = space_file(tmp_path, [{"fwd": "uniform:b=40", "placement": "first:1"}])
     r = cli(tmp_path, "run", "--space", bad, "--seeds", "1")
     assert r.returncode == 2 and "b=40" in r.stderr
+
+
+def test_explore_optuna_with_asha(env):
+    d, root = env
+    r = cli(d, "run", "--space", "explore", "--root", str(root), "--num-samples", "2", "--seeds", "1",
+            "--name", "x1", "--asha", "--model", "mobilenet_v2", "--epochs", "2", "--limit-train", "32",
+            "--limit-val", "16", "--batch-size", "16")
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = runs(d, "x1", status=None)
+    assert len(done) == 2 and all(x.data.tags["space"] == "explore" for x in done)
+    for x in done:  # every sampled spec is valid and recorded with its method
+        import compression
+
+        spec = compression.parse_spec(x.data.params["fwd"])
+        assert x.data.tags["method"] == spec.method and x.data.params["seed"] == "0"

@@ -209,8 +209,11 @@ def launch(plan: Plan, resume: bool = False) -> dict:
             search_alg = None
             num_samples = 1
         else:
+            import optuna
             from ray.tune.search import ConcurrencyLimiter
             from ray.tune.search.optuna import OptunaSearch
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
 
             param_space = {}
             search_alg = ConcurrencyLimiter(
