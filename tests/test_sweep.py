@@ -214,9 +214,31 @@ def test_bad_spec_inside_a_space_exits_2(tmp_path):
 
 def test_explore_optuna_with_asha(env):
     d, root = env
-    r = cli(d, "run", "--space", "explore", "--root", str(root), "--num-samples", "2", "--seeds", "1",
-            "--name", "x1", "--asha", "--model", "mobilenet_v2", "--epochs", "2", "--limit-train", "32",
-            "--limit-val", "16", "--batch-size", "16")
+    r = cli(
+        d,
+        "run",
+        "--space",
+        "explore",
+        "--root",
+        str(root),
+        "--num-samples",
+        "2",
+        "--seeds",
+        "1",
+        "--name",
+        "x1",
+        "--asha",
+        "--model",
+        "mobilenet_v2",
+        "--epochs",
+        "2",
+        "--limit-train",
+        "32",
+        "--limit-val",
+        "16",
+        "--batch-size",
+        "16",
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     done = runs(d, "x1", status=None)
     assert len(done) == 2 and all(x.data.tags["space"] == "explore" for x in done)

@@ -209,3 +209,32 @@ def test_embedded_rotten_tomatoes_end_to_end():
         lambda m: None,
     )
     assert set(trainables.METRIC_KEYS) <= set(last) and 0.3 < last["val_acc"] < 1
+
+
+class MemoryState:
+    """A StateIO that keeps the epoch-1 checkpoint, as Ray Tune would on disk."""
+
+    def __init__(self, saved=None):
+        self.saved, self.first = saved, None
+
+    def load(self):
+        return self.saved
+
+    def save(self, state):
+        if self.first is None:
+            import copy
+
+            self.first = copy.deepcopy(state)
+
+
+def test_resume_from_checkpoint_matches_uninterrupted(fm_root):
+    timing = {"step_time", "compress_time"}
+    io = MemoryState()
+    full = trainables.train(cv_config(fm_root, fwd="uniform:b=6,round=stochastic"), lambda m: None, io)
+    assert io.first["epoch"] == 1
+    seen = []
+    resumed = trainables.train(
+        cv_config(fm_root, fwd="uniform:b=6,round=stochastic"), seen.append, MemoryState(io.first)
+    )
+    assert [m["epoch"] for m in seen] == [2]  # only the epoch after the checkpoint ran
+    assert {k: v for k, v in resumed.items() if k not in timing} == {k: v for k, v in full.items() if k not in timing}

@@ -52,20 +52,23 @@ def fixed_subset(n: int, limit: int | None) -> torch.Tensor:
     return order if not limit or limit >= n else order[:limit]
 
 
-def boundary_metrics(boundaries: list[Boundary], samples: int, steps: int) -> dict[str, float]:
-    """Per-sample bytes, per-batch compression seconds, ratio and mean SNR over boundaries."""
+def boundary_metrics(
+    boundaries: list[Boundary], samples: int, steps: int, timed_steps: int | None = None, untimed_seconds: float = 0.0
+) -> dict[str, float]:
+    """Per-sample bytes, per-batch compression seconds, ratio and mean SNR over boundaries.
+    Seconds spent in ``untimed_seconds`` (warm-up batches) are left out of compress_time."""
     fwd = sum(b.stats["bytes_fwd"] for b in boundaries)
     bwd = sum(b.stats["bytes_bwd"] for b in boundaries)
     fp32 = sum(b.stats["raw_bytes_fwd"] + b.stats["raw_bytes_bwd"] for b in boundaries)
-    secs = sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
-    snr = lambda key: float(np.mean([b.stats[key] for b in boundaries])) if boundaries else 200.0  # noqa: E731
+    secs = sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries) - untimed_seconds
+    timed = steps if timed_steps is None else timed_steps
     return {
-        "compress_time": secs / max(steps, 1),
+        "compress_time": secs / max(timed, 1),
         "bytes_fwd": fwd / max(samples, 1),
         "bytes_bwd": bwd / max(samples, 1),
         "ratio": (fwd + bwd) / fp32 if fp32 else 1.0,
-        "snr_fwd_db": snr("snr_fwd_db"),
-        "snr_bwd_db": snr("snr_bwd_db"),
+        "snr_fwd_db": float(np.mean([b.stats["snr_fwd_db"] for b in boundaries])) if boundaries else 200.0,
+        "snr_bwd_db": float(np.mean([b.stats["snr_bwd_db"] for b in boundaries])) if boundaries else 200.0,
     }
 
 
@@ -80,12 +83,12 @@ def train_epoch(
     warmup_steps: int = 0,
 ) -> dict[str, float]:
     """One epoch; step_time counts forward, backward and optimizer step only (no data).
-    The first ``warmup_steps`` batches (a run's first: torch.compile warm-up) are trained on
-    but left out of step_time, compress_time and the byte counts."""
+    The first ``warmup_steps`` batches (a process's first: torch.compile warm-up) are trained on
+    and counted in bytes and SNR, but left out of step_time and compress_time."""
     model.train()
     for b in boundaries:
         b.reset_stats()
-    total_loss, steps, samples, compute = 0.0, 0, 0, 0.0
+    total_loss, steps, samples, compute, untimed = 0.0, 0, 0, 0.0, 0.0
     for inputs, labels in batches:
         t0 = time.perf_counter()
         loss = loss_fn(inputs, labels)
@@ -101,16 +104,67 @@ def train_epoch(
         steps += 1
         samples += len(labels)
         if steps == warmup_steps:
-            for b in boundaries:
-                b.reset_stats()
-            compute, samples = 0.0, 0
+            compute = 0.0
+            untimed = sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{total_loss / steps:.4f}")
     timed = steps - warmup_steps if steps > warmup_steps else steps
     out = {"train_loss": total_loss / max(steps, 1), "step_time": compute / max(timed, 1)}
-    out.update(boundary_metrics(boundaries, samples, timed))
+    out.update(boundary_metrics(boundaries, samples, steps, timed, untimed if steps > warmup_steps else 0.0))
     return out
+
+
+def fit(
+    model: torch.nn.Module,
+    epochs: int,
+    steps_per_epoch: int,
+    batches: Callable[[], Iterable[tuple[Any, torch.Tensor]]],
+    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
+    evaluate: Callable[[], dict[str, float]],
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    boundaries: list[Boundary],
+    gen: torch.Generator,
+    report: Callable[[dict], None],
+    state_io: StateIO | None = None,
+    progress: bool = False,
+) -> dict:
+    """The epoch loop both fine-tunes share: resume from a checkpoint, train, evaluate,
+    checkpoint, report; the boundaries are detached at the end."""
+    from tqdm import tqdm
+
+    from .placement import detach
+
+    start, metrics = 1, {}
+    saved = state_io.load() if state_io else None
+    if saved:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        set_rng_state(gen, saved["rng"])
+        start, metrics = saved["epoch"] + 1, saved["metrics"]
+    for epoch in range(start, epochs + 1):
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not progress)
+        metrics = {"epoch": epoch}
+        warmup = 1 if epoch == start and steps_per_epoch > 1 else 0  # the first batch compiles
+        metrics.update(train_epoch(model, batches(), loss_fn, optimizer, scheduler, boundaries, bar, warmup))
+        metrics.update(evaluate())
+        bar.close()
+        if state_io:
+            state_io.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": rng_state(gen),
+                    "epoch": epoch,
+                    "metrics": metrics,
+                }
+            )
+        report(metrics)
+    detach(boundaries)
+    return metrics
 
 
 def rng_state(gen: torch.Generator) -> dict:

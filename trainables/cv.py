@@ -13,17 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from . import CV_TASKS, placement
 from .common import (
     ConfigError,
     StateIO,
+    fit,
     fixed_subset,
-    rng_state,
     seed_everything,
-    set_rng_state,
-    train_epoch,
 )
 
 MODELS = ("mobilenet_v2", "efficientnet_lite0")
@@ -203,14 +200,6 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         weight_decay=float(cfg["weight_decay"]),
     )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    start, metrics = 1, {}
-    saved = state_io.load() if state_io else None
-    if saved:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        set_rng_state(gen, saved["rng"])
-        start, metrics = saved["epoch"] + 1, saved["metrics"]
     image_size = int(cfg["image_size"])
 
     def batches():
@@ -220,34 +209,18 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
             yield to_input(x_tr[sel], image_size, True, gen), y_tr[sel]
 
     loss_fn = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
-    for epoch in range(start, epochs + 1):
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", leave=True, disable=not cfg["progress"])
-        metrics = {"epoch": epoch}
-        metrics.update(
-            train_epoch(
-                model,
-                batches(),
-                loss_fn,
-                opt,
-                sched,
-                boundaries,
-                bar,
-                warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0,
-            )
-        )
-        metrics.update(evaluate(model, x_va, y_va, image_size, bs))
-        bar.close()
-        if state_io:
-            state_io.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": rng_state(gen),
-                    "epoch": epoch,
-                    "metrics": metrics,
-                }
-            )
-        report(metrics)
-    placement.detach(boundaries)
-    return metrics
+    return fit(
+        model,
+        epochs,
+        steps_per_epoch,
+        batches,
+        loss_fn,
+        lambda: evaluate(model, x_va, y_va, image_size, bs),
+        opt,
+        sched,
+        boundaries,
+        gen,
+        report,
+        state_io,
+        bool(cfg["progress"]),
+    )

@@ -14,17 +14,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
-from tqdm import tqdm
 
 from . import NLP_TASKS, placement
 from .common import (
     ConfigError,
     StateIO,
+    fit,
     fixed_subset,
-    rng_state,
     seed_everything,
-    set_rng_state,
-    train_epoch,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -196,14 +193,6 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         weight_decay=float(cfg["weight_decay"]),
     )
     sched = get_polynomial_decay_schedule_with_warmup(opt, int(float(cfg["warmup"]) * total), total)
-    start, metrics = 1, {}
-    saved = state_io.load() if state_io else None
-    if saved:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        set_rng_state(gen, saved["rng"])
-        start, metrics = saved["epoch"] + 1, saved["metrics"]
 
     def batches():
         order = torch.randperm(len(tr_y), generator=gen).tolist()
@@ -212,34 +201,18 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
             yield collate([tr_ids[j] for j in sel], pad_id), tr_y[sel]
 
     loss_fn = lambda x, y: F.cross_entropy(model(**x).logits, y)  # noqa: E731
-    for epoch in range(start, epochs + 1):
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not cfg["progress"])
-        metrics = {"epoch": epoch}
-        metrics.update(
-            train_epoch(
-                model,
-                batches(),
-                loss_fn,
-                opt,
-                sched,
-                boundaries,
-                bar,
-                warmup_steps=1 if epoch == start and steps_per_epoch > 1 else 0,
-            )
-        )
-        metrics.update(evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]))
-        bar.close()
-        if state_io:
-            state_io.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "rng": rng_state(gen),
-                    "epoch": epoch,
-                    "metrics": metrics,
-                }
-            )
-        report(metrics)
-    placement.detach(boundaries)
-    return metrics
+    return fit(
+        model,
+        epochs,
+        steps_per_epoch,
+        batches,
+        loss_fn,
+        lambda: evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]),
+        opt,
+        sched,
+        boundaries,
+        gen,
+        report,
+        state_io,
+        bool(cfg["progress"]),
+    )
