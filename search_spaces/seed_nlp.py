@@ -15,5 +15,5 @@ SPACE = Space(
     "at first:1 and at last:2",
     default_task="rotten_tomatoes",
     rows=[{"fwd": spec, "placement": p} for p, spec in rows(NLP_TABLES)],
-    training={"epochs": 2, "limit_train": 1200, "limit_val": 800, "max_length": 48, "lr": 5e-5},
+    training={"epochs": 2, "limit_train": 1200, "limit_val": 800, "max_length": 48, "lr": 1e-4},
 )
