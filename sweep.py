@@ -22,6 +22,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         compressors.run(shapes=[(4, 24, 28, 28)], specs=compressors.SPECS[:6], repeats=1)
     else:
         compressors.run(repeats=args.repeats)
+    if args.memory:
+        from benchmarks import memory
+
+        memory.run(shape=(4, 24, 28, 28) if args.quick else (256, 1280, 7, 7))
     return 0
 
 
@@ -415,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="compressor speed (x clone), SNR and bits on the seed's shapes")
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--quick", action="store_true", help="one small shape (a smoke test)")
+    b.add_argument("--memory", action="store_true", help="also peak extra memory per method (a process each)")
     b.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("single", help="one fine-tune with boundaries, no Ray (prints a metrics table)")

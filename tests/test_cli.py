@@ -40,3 +40,10 @@ def test_bench_quick_prints_ratios():
     r = run("bench", "--quick")
     assert r.returncode == 0, r.stderr
     assert "time/clone" in r.stdout and "seed-style" in r.stdout and "sortquant:b=6,s=2" in r.stdout
+
+
+def test_memory_bench_counts_at_least_the_output():
+    from benchmarks import memory
+
+    extra = memory.measure((512, 1024), "uniform:b=8")  # 2 MiB in, 2 MiB out
+    assert 0.9 <= extra <= 3.0
