@@ -230,6 +230,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         if space.is_grid:
             trials = [{**base, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
             _check_configs(trials)
+            if not args.again and not args.resume:
+                trials = _without_finished(trials, kwargs["tracking_uri"], args.name)
+                if not trials:
+                    print(f"every trial already has a FINISHED run in {args.name!r} (--again runs them anyway)")
+                    return 0
             plan = Plan(name=args.name, space=space.name, metric=metric, mode=args.mode, trials=trials, **kwargs)
         else:
             if args.seeds != 1:
@@ -259,6 +264,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"{plan.planned} trials ({'grid' if space.is_grid else 'Optuna'}), metric {metric}"
     )
     return _launch(plan, args, resume=args.resume)
+
+
+def _without_finished(trials: list[dict], uri: str, name: str) -> list[dict]:
+    """Drop (config, seed) pairs that already have a FINISHED run: a run is deterministic per seed,
+    so a second launch of the same sweep fills in what is missing instead of repeating it."""
+    from reports.store import search
+    from tuning.tracking import config_id
+
+    done = {(r.data.tags["config_id"], r.data.tags.get("seed")) for r in search(uri, name, "FINISHED")}
+    left = [t for t in trials if (config_id(t), str(t["seed"])) not in done]
+    if len(left) < len(trials):
+        print(f"skipping {len(trials) - len(left)} trials that already have a FINISHED run in {name!r}")
+    return left
 
 
 def _experiment_or_fail(args) -> str:
@@ -460,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--num-samples", type=int, default=20, help="Optuna trials (explore)")
     r.add_argument("--asha", action="store_true", help="stop weak trials early (ASHA on epochs)")
     r.add_argument("--resume", action="store_true", help="continue the interrupted sweep of --name")
+    r.add_argument("--again", action="store_true", help="also run trials that already have a FINISHED run")
     add_training_flags(r)
     add_cluster_flags(r)
     r.set_defaults(func=cmd_run, epochs=None)

@@ -73,6 +73,9 @@ def test_sweep_report_best_rerun(env):
     assert "4 finished, 0 failed of 4 planned" in r.stdout
     done = runs(d, "s1")
     assert len(done) == 4
+    same = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
+    assert same.returncode == 0 and "already has a FINISHED run" in same.stdout  # nothing is run twice
+    assert len(runs(d, "s1", status=None)) == 4
     by_cfg = {}
     for run in done:
         assert run.data.params["epochs"] == "2" and run.data.tags["task"] == "fashion_mnist"

@@ -249,4 +249,11 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     runs = [r for r in search(plan.tracking_uri, plan.name, status=None) if r.data.tags.get("sweep") == sweep_id]
     finished = sum(r.info.status == "FINISHED" for r in runs)
     failed = sum(r.info.status == "FAILED" for r in runs)
+    if finished + failed < planned:  # interrupted: runs cut short are KILLED until --resume
+        from reports.store import client
+
+        c = client(plan.tracking_uri)
+        for r in runs:
+            if r.info.status == "RUNNING":
+                c.set_terminated(r.info.run_id, "KILLED")
     return {"sweep": sweep_id, "planned": planned, "finished": finished, "failed": failed}

@@ -79,8 +79,10 @@ class MlflowTrialLogger(Callback):
             f"tags.trial_id = '{trial.trial_id}' and tags.sweep = '{self.tags.get('sweep', '')}'",
             max_results=1,
         )
-        if found:
+        if found:  # a restored trial: the same run goes on
             run_id = found[0].info.run_id
+            if found[0].info.status != "RUNNING":
+                c.update_run(run_id, "RUNNING")
         else:
             cfg = trial_config(trial.config)
             tags = {
