@@ -33,7 +33,7 @@ $(FMNIST):
 	  ($$SUDO apt-get install -y -qq dataset-fashion-mnist || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist)) >/dev/null
 
 demo: setup
-	$(BIN)/python sweep.py run --space demo --seeds 2 --name demo
+	$(BIN)/python sweep.py run --space demo --seeds 2 --name demo --cpus-per-trial 2
 	$(BIN)/python sweep.py report --name demo --plot docs/demo.png --out docs/demo.md
 
 # The study reproduced at CPU scale (about 35 min CV + 50 min NLP on 2 cores), then the

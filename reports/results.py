@@ -320,7 +320,7 @@ def build(out: Path, uri: str, cv_name: str, nlp_name: str) -> str:
         parts.append(
             f"\n## {'CV' if key == 'cv' else 'NLP'} (experiment `{name}`)\n\n{setup}\n\n"
             f"Baseline (no compression): **{base}** validation accuracy (N={base.n if base else 0}). "
-            f"Sweep wall time: {minutes:.0f} min on this 2-core CPU, two trials at a time.\n"
+            f"Sweep wall time: {minutes:.0f} min on this 2-core CPU (first run start to last run end).\n"
         )
         for title, rows in tables.items():
             parts.append(f"\n### {title}\n\n" + table_md(r, rows, scale))
@@ -340,7 +340,10 @@ def build(out: Path, uri: str, cv_name: str, nlp_name: str) -> str:
     parts.append(
         "\n## GPU time per batch\n\nNo GPU was lent to the session that made these results, so the "
         "study's 224 px time-per-batch column is not measured here; the step and compression "
-        "times above are CPU times per batch (1 thread per trial, two trials at once).\n"
+        "times above are CPU times per batch on 2 cores. `make results` runs one trial at a time with 2 "
+        "threads (`--cpus-per-trial 2`); the run logs beside this page (`run-*.log`) say how each sweep "
+        "ran. A sweep restarted with other resources, or sharing the machine with other work, has noisier "
+        "times: compare times between rows that ran alike.\n"
     )
     text = "".join(parts)
     (out / "README.md").write_text(text)
