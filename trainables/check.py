@@ -11,7 +11,7 @@ import torch
 
 import compression
 
-from . import CV_TASKS, NLP_TASKS, TASKS, placement
+from . import CV_TASKS, TASKS, placement
 from .common import ConfigError
 
 
@@ -79,4 +79,4 @@ def check(config: dict) -> None:
         raise ConfigError(str(e)) from None
 
 
-__all__ = ["NLP_TASKS", "check"]
+__all__ = ["check"]
