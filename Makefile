@@ -36,7 +36,7 @@ demo: setup
 	$(BIN)/python sweep.py run --space demo --seeds 2 --name demo --cpus-per-trial 2
 	$(BIN)/python sweep.py report --name demo --plot docs/demo.png --out docs/demo.md
 
-# The study reproduced at CPU scale (about 35 min CV + 50 min NLP on 2 cores), then the
+# The study reproduced at CPU scale (about 50 min CV + 65 min NLP on 2 cores), then the
 # tables, plots and findings in docs/results/, written from MLflow by reports.results.
 results: setup  # one trial at a time with 2 threads: twice the throughput of two 1-thread trials here
 	-$(BIN)/python sweep.py run --space seed-cv --seeds 3 --name results-cv --cpus-per-trial 2
