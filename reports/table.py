@@ -84,7 +84,7 @@ def display(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
             {
                 "placement": r["placement"],
                 "fwd": r["fwd"],
-                "bwd": r["bwd"] or "(as fwd)",
+                "bwd": r["bwd"] or "(default)",
                 "method": r["method"],
                 "bits": r["bits"],
                 "splits": r["split_bits"],

@@ -21,5 +21,5 @@ SPACE = Space(
             "kmeans:b=4,iters=20",
         )
     ],
-    training={"model": "efficientnet_lite0", "epochs": 2, "limit_train": 2000, "limit_val": 1000},
+    training={"model": "efficientnet_lite0", "epochs": 3, "limit_train": 4000, "limit_val": 1000},
 )
