@@ -35,8 +35,10 @@ print(json.dumps({"extra": (status("VmHWM:") - before) / (x.numel() * 4)}))
 """
 
 
-def measure(shape, spec: str) -> float:
+def measure(shape, spec: str, compile_mode: str | None = None) -> float:
     env = dict(os.environ)
+    if compile_mode is not None:
+        env["COMPSWEEP_COMPILE"] = compile_mode
     out = subprocess.run(
         [sys.executable, "-c", CHILD, json.dumps(list(shape)), spec],
         capture_output=True,

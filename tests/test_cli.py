@@ -45,5 +45,6 @@ def test_bench_quick_prints_ratios():
 def test_memory_bench_counts_at_least_the_output():
     from benchmarks import memory
 
-    extra = memory.measure((512, 1024), "uniform:b=8")  # 2 MiB in, 2 MiB out
-    assert 0.9 <= extra <= 3.0
+    # 16 MiB in, 16 MiB out; eager keeps a few full-size temporaries (compiled: one output)
+    extra = memory.measure((4096, 1024), "uniform:b=8", compile_mode="0")
+    assert 0.9 <= extra <= 5.0
