@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .payload import Payload, header_nbytes, pack, packed_nbytes, unpack
+from .payload import Payload, header_nbytes
 from .spec import Spec
 
 
@@ -109,7 +109,4 @@ __all__ = [
     "Lazy",
     "NonFiniteError",
     "check_finite",
-    "pack",
-    "packed_nbytes",
-    "unpack",
 ]
