@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from .base import Compressor, NonFiniteError
 from .boundary import Boundary
+from .delta import Delta
 from .kmeans import KMeans
 from .none import Mask, NoCompression
 from .payload import Payload
 from .sortquant import SortQuant
-from .spec import METHODS, Spec, SpecError, parse_spec
+from .spec import BACKWARD_ONLY, FORWARD_ONLY, METHODS, Spec, SpecError, parse_spec
 from .topk import TopK
 from .uniform import Uniform
 
@@ -26,6 +27,7 @@ REGISTRY: dict[str, type[Compressor]] = {
     "sortquant": SortQuant,
     "topk": TopK,
     "kmeans": KMeans,
+    "delta": Delta,
     "mask": Mask,
 }
 
@@ -37,6 +39,8 @@ def build(spec: str | dict | Spec) -> Compressor:
 
 
 __all__ = [
+    "BACKWARD_ONLY",
+    "FORWARD_ONLY",
     "METHODS",
     "Boundary",
     "Compressor",

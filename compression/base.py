@@ -6,6 +6,7 @@ import os
 
 import torch
 
+from .layout import Layout, memory_flat
 from .payload import Payload, header_nbytes
 from .spec import Spec
 
@@ -27,23 +28,51 @@ def compile_mode() -> str:
 
 
 COMPILE_MIN_NUMEL = 1 << 18
+# Compiled variants kept per kernel: one per (bit width, group count), never per shape
+# (kernels are compiled with dynamic shapes), so a worker that runs many trials keeps
+# using compiled code instead of falling back to eager after dynamo's default of 8.
+RECOMPILE_LIMIT = 64
+
+
+def will_compile(numel: int) -> bool:
+    mode = compile_mode()
+    return mode in ("1", "true", "yes", "on") or (mode == "auto" and numel >= COMPILE_MIN_NUMEL)
 
 
 class Lazy:
-    """torch.compile a kernel on first use, so importing compression stays fast."""
+    """torch.compile a kernel on first use (dynamic shapes), so importing compression stays
+    fast and a new batch or sequence length never recompiles inside a timed step."""
+
+    instances: list[Lazy] = []
 
     def __init__(self, fn):
         self.fn = fn
         self.compiled = None
+        self.calls_compiled = 0
+        Lazy.instances.append(self)
 
     def __call__(self, numel: int, *args):
-        mode = compile_mode()
-        use = mode in ("1", "true", "yes", "on") or (mode == "auto" and numel >= COMPILE_MIN_NUMEL)
-        if not use:
+        if not will_compile(numel):
             return self.fn(*args)
         if self.compiled is None:
-            self.compiled = torch.compile(self.fn, dynamic=False)
+            import torch._dynamo
+
+            cfg = torch._dynamo.config
+            for name in ("recompile_limit", "cache_size_limit"):
+                if hasattr(cfg, name) and getattr(cfg, name) < RECOMPILE_LIMIT:
+                    setattr(cfg, name, RECOMPILE_LIMIT)
+            self.compiled = torch.compile(self.fn, dynamic=True)
+        self.calls_compiled += 1
         return self.compiled(*args)
+
+
+def _restore_into(x: torch.Tensor):
+    def restore(f: torch.Tensor) -> torch.Tensor:
+        out = torch.empty_like(x, dtype=f.dtype)
+        out.copy_(f.view(x.shape))
+        return out
+
+    return restore
 
 
 class Compressor:
@@ -55,17 +84,29 @@ class Compressor:
         self.spec = spec
 
     # --- public API -------------------------------------------------------
+    # Methods whose groups are runs of logical positions (block128) cannot work in memory
+    # order; they see a contiguous copy and their output is copied back into the layout.
+    layout_free: bool = True
+
     def roundtrip(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Fast path used in training: the reconstruction and the payload bits (header aside)."""
-        xf = x.detach().reshape(-1).to(torch.float32)
-        if xf.numel() == 0:
-            return x.detach().clone(), 0
-        x_hat = self._roundtrip(xf, x.shape)
-        return x_hat.to(x.dtype).view(x.shape), self.bits(x.shape)
+        """Fast path used in training: the reconstruction and the payload bits (header aside).
+        The reconstruction has the shape, dtype, device and strides of ``x``: a dense input
+        (contiguous, channels_last, ...) is compressed in memory order with no layout copy."""
+        x = x.detach()
+        if x.numel() == 0:
+            return x.clone(), 0
+        if self.layout_free:
+            flat, layout, restore = memory_flat(x)
+        else:
+            flat, layout, restore = memory_flat(x.contiguous())
+            restore = _restore_into(x)
+        x_hat = self._roundtrip(flat.to(torch.float32), layout).to(x.dtype)
+        return restore(x_hat), self.bits(x.shape)
 
     def encode(self, x: torch.Tensor) -> Payload:
+        """The wire format: codes in logical (C-contiguous) order whatever the input's layout."""
         xf = x.detach().reshape(-1).to(torch.float32)
-        arrays = self._encode(xf, x.shape) if xf.numel() else []
+        arrays = self._encode(xf, Layout(x.shape)) if xf.numel() else []
         return Payload(tuple(x.shape), x.dtype, [a.reshape(-1).contiguous().cpu() for a in arrays])
 
     def decode(self, payload: Payload, device: torch.device | str | None = None) -> torch.Tensor:
@@ -94,10 +135,12 @@ class Compressor:
     def _array_bits(self, shape: torch.Size) -> list[int]:
         raise NotImplementedError
 
-    def _roundtrip(self, xf: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        return self._decode(self._encode(xf, shape), shape)
+    def _roundtrip(self, xf: torch.Tensor, layout: Layout) -> torch.Tensor:
+        """``xf``: the values in memory order (``layout`` says where each logical dim lies);
+        returns the reconstruction in the same order."""
+        return self._decode(self._encode(xf, layout), layout.shape)
 
-    def _encode(self, xf: torch.Tensor, shape: torch.Size) -> list[torch.Tensor]:
+    def _encode(self, xf: torch.Tensor, layout: Layout) -> list[torch.Tensor]:
         raise NotImplementedError
 
     def _decode(self, arrays: list[torch.Tensor], shape: torch.Size) -> torch.Tensor:
@@ -106,6 +149,7 @@ class Compressor:
 
 __all__ = [
     "Compressor",
+    "Layout",
     "Lazy",
     "NonFiniteError",
     "check_finite",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .base import Compressor
+from .layout import memory_flat
 from .payload import Payload, header_nbytes
 from .topk import scatter_kept
 
@@ -31,8 +32,9 @@ class Mask(Compressor):
     (the receiver knows the positions already)."""
 
     def roundtrip_at(self, g: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, int]:
-        gf = g.reshape(-1)
-        return scatter_kept(gf, idx).view(g.shape), 32 * idx.numel()
+        """idx: memory positions in g's layout (the forward's, see ``layout.like_strides``)."""
+        flat, _, restore = memory_flat(g)
+        return restore(scatter_kept(flat, idx)), 32 * idx.numel()
 
     def nbytes_at(self, g: torch.Tensor, idx: torch.Tensor) -> int:
         return header_nbytes(g.dim(), 1) + 4 * idx.numel()

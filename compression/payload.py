@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8]
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.uint8, torch.int32]
 _CODE = {dt: i for i, dt in enumerate(DTYPES)}
 MAGIC = b"CS"
 

@@ -13,32 +13,26 @@ from __future__ import annotations
 import torch
 
 from .base import Compressor, Lazy, check_finite
+from .layout import Layout
 from .payload import pack, unpack
+from .sample import subsample
 from .uniform import dequantize, levels, quantize, safe_step
 
-SAMPLE = 1 << 16
-_sample_cache: dict[tuple[int, str], torch.Tensor] = {}
 
-
-def sample_index(n: int, device) -> torch.Tensor:
-    key = (n, str(device))
-    if key not in _sample_cache:
-        g = torch.Generator().manual_seed(n)
-        _sample_cache[key] = torch.randint(0, n, (SAMPLE,), generator=g).to(device)
-        if len(_sample_cache) > 64:
-            _sample_cache.pop(next(iter(_sample_cache)))
-    return _sample_cache[key]
-
-
-def group_edges(xf: torch.Tensor, s: int) -> torch.Tensor:
-    """[2^s + 1] float32 edges: min, the interior quantiles, max."""
+def group_edges(xf: torch.Tensor, s: int, layout: Layout | None = None, clip: float = 100.0) -> torch.Tensor:
+    """[2^s + 1] float32 edges: min, the interior quantiles, max (with ``clip`` < 100 the outer
+    edges are the (100-clip)-th and clip-th percentiles, and values outside are clamped)."""
     lo, hi = torch.aminmax(xf)
     check_finite(xf, lo, hi)
     k = 1 << s
-    if k == 1:
+    if k == 1 and clip >= 100:
         return torch.stack([lo, hi])
-    sample = xf if xf.numel() <= SAMPLE else xf[sample_index(xf.numel(), xf.device)]
+    sample = subsample(xf, layout)
     q = torch.arange(1, k, device=xf.device, dtype=torch.float32) / k
+    if clip < 100:
+        outer = torch.tensor([1 - clip / 100, clip / 100], device=xf.device)
+        q = torch.cat([outer[:1], q, outer[1:]])
+        return torch.quantile(sample, q).clamp(lo, hi)
     inner = torch.quantile(sample, q).clamp(lo, hi)
     return torch.cat([lo.view(1), inner, hi.view(1)])
 
@@ -64,27 +58,28 @@ class SortQuant(Compressor):
         self.b = spec.params["b"]
         self.s = spec.params["s"]
         self.stochastic = spec.params["round"] == "stochastic"
+        self.clip = float(spec.params["clip"])
 
     def _array_bits(self, shape):
         return [32 * ((1 << self.s) + 1), shape.numel() * (self.b + self.s)]
 
-    def _codes(self, xf):
-        edges = group_edges(xf, self.s)
+    def _codes(self, xf, layout):
+        edges = group_edges(xf, self.s, layout, self.clip)
         steps = safe_step(edges[:-1], edges[1:], self.b)
         g = torch.bucketize(xf, edges[1:-1])
         lo, st = edges[g], steps[g]
         noise = torch.rand_like(xf) if self.stochastic else None
         return g, quantize(xf, lo, st, self.b, noise), lo, st, edges
 
-    def _roundtrip(self, xf, shape):
+    def _roundtrip(self, xf, layout):
         k = 1 << self.s
         if not self.stochastic and k <= 16:
-            return _fused(xf.numel(), xf, group_edges(xf, self.s), self.b, k)
-        _, q, lo, st, _ = self._codes(xf)
+            return _fused(xf.numel(), xf, group_edges(xf, self.s, layout, self.clip), self.b, k)
+        _, q, lo, st, _ = self._codes(xf, layout)
         return dequantize(q, lo, st)
 
-    def _encode(self, xf, shape):
-        g, q, _, _, edges = self._codes(xf)
+    def _encode(self, xf, layout):
+        g, q, _, _, edges = self._codes(xf, layout)
         codes = (g.to(torch.int32) << self.b) | q.to(torch.int32)
         return [edges, pack(codes, self.b + self.s)]
 

@@ -48,6 +48,16 @@ def _choice(*allowed: str):
     return conv
 
 
+def _percentile(field_: str, raw: Any) -> float:
+    try:
+        p = float(raw)
+    except (TypeError, ValueError):
+        p = math.nan
+    if not (math.isfinite(p) and 50.0 < p <= 100.0):
+        raise SpecError(f"{field_}={raw}: must be a percentile in (50, 100] (100 = no clipping)")
+    return p
+
+
 def _iters(field_: str, raw: Any) -> int | str:
     if str(raw) == "converge":
         return "converge"
@@ -55,24 +65,40 @@ def _iters(field_: str, raw: Any) -> int | str:
 
 
 # method -> {field: (converter, default or None if required)}
+ROUNDS = ("nearest", "stochastic")
+RANGES = ("minmax", "absmax")
+GROUPS = ("tensor", "channel", "block128")
 FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
     "none": {},
     "uniform": {
         "b": (_int_in(1, 16), None),
-        "group": (_choice("tensor", "channel", "block128"), "tensor"),
-        "round": (_choice("nearest", "stochastic"), "nearest"),
+        "group": (_choice(*GROUPS), "tensor"),
+        "round": (_choice(*ROUNDS), "nearest"),
+        "range": (_choice(*RANGES), "minmax"),
+        "clip": (_percentile, 100.0),
     },
     "sortquant": {
         "b": (_int_in(1, 16), None),
         "s": (_int_in(0, 8), None),
-        "round": (_choice("nearest", "stochastic"), "nearest"),
+        "round": (_choice(*ROUNDS), "nearest"),
+        "clip": (_percentile, 100.0),
     },
     "topk": {"r": (_ratio, None)},
     "kmeans": {"b": (_int_in(1, 8), None), "iters": (_iters, 20)},
+    # AQ-SGD (forward only): per example, the quantized change since its last reconstruction
+    "delta": {
+        "b": (_int_in(2, 16), None),
+        "round": (_choice(*ROUNDS), "nearest"),
+        "range": (_choice(*RANGES), "absmax"),
+        "group": (_choice(*GROUPS), "tensor"),
+        "buffer": (_choice("fp16", "fp32"), "fp16"),
+    },
     # backward only: send the gradient at the positions the forward top-k kept
     "mask": {},
 }
 METHODS = tuple(FIELDS)
+FORWARD_ONLY = ("delta",)  # stateful per example: no meaning for a gradient
+BACKWARD_ONLY = ("mask",)
 
 
 @dataclass(frozen=True)
@@ -88,17 +114,12 @@ class Spec:
         body = ",".join(f"{k}={_fmt(v)}" for k, v in shown.items())
         return f"{self.method}:{body}"
 
-    @property
-    def bits_per_value(self) -> float:
-        """Nominal code bits per value (32 for none, values+index bits left out for topk)."""
+    def inner(self) -> Spec:
+        """delta: the direct uniform quantizer of the same bits it sends deltas with."""
         p = self.params
-        if self.method == "uniform":
-            return p["b"]
-        if self.method == "sortquant":
-            return p["b"] + p["s"]
-        if self.method == "kmeans":
-            return p["b"]
-        return 32.0
+        return Spec(
+            "uniform", {"b": p["b"], "group": p["group"], "round": p["round"], "range": p["range"], "clip": 100.0}
+        )
 
 
 def _fmt(v: Any) -> str:
@@ -153,6 +174,10 @@ def parse_spec(spec: str | dict | Spec) -> Spec:
             raise SpecError(f"{method}: missing required field {key!r}")
         else:
             params[key] = default
+    if params.get("range") == "absmax" and params["b"] < 2:
+        raise SpecError(f"{method}: range=absmax needs b >= 2 (codes -L..L with L = 2^(b-1) - 1)")
+    if params.get("clip", 100.0) < 100.0 and params.get("group", "tensor") != "tensor":
+        raise SpecError(f"{method}: clip={params['clip']} needs group=tensor (one range per tensor)")
     if method == "sortquant" and params["b"] + params["s"] > 16:
         raise SpecError(
             f"sortquant: b+s={params['b']}+{params['s']}={params['b'] + params['s']}: must be at most 16 bits per value"

@@ -12,7 +12,7 @@ import torch
 
 from .base import Compressor, check_finite
 from .payload import pack, unpack
-from .sortquant import SAMPLE, sample_index
+from .sample import SAMPLE, sample_index
 
 
 def kept(n: int, r: float) -> int:
@@ -43,10 +43,10 @@ class TopK(Compressor):
         check_finite(xf, lo, hi)
         return top_magnitudes(xf.abs(), kept(xf.numel(), self.r))
 
-    def _roundtrip(self, xf, shape):
+    def _roundtrip(self, xf, layout):
         return scatter_kept(xf, self.select(xf))
 
-    def _encode(self, xf, shape):
+    def _encode(self, xf, layout):
         n = xf.numel()
         idx = self.select(xf).sort().values
         mode, _ = self._position_bits(n, idx.numel())

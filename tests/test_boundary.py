@@ -1,9 +1,10 @@
-import os
+import math
 
 import pytest
 import torch
 
 import compression as C
+from compression.base import Lazy
 from compression.boundary import snr_db
 
 
@@ -55,17 +56,19 @@ def test_topk_backward_defaults_to_forward_mask():
     assert b.stats["bytes_fwd"] == C.build("topk:r=0.25").encode(x).nbytes
 
 
-def test_stats_accumulate_and_running_snr():
+def test_stats_accumulate_and_snr_from_energies():
     b = C.Boundary("uniform:b=6", "none")
-    xs = [torch.randn(3, 50) for _ in range(3)]
-    snrs = []
+    xs = [torch.randn(3, 50) * (i + 1) for i in range(3)]
+    sig = err = 0.0
     for x in xs:
         y, _ = _through(b, x, torch.ones(3, 50))
-        snrs.append(snr_db(x, y))
+        sig += float((x**2).sum())
+        err += float(((x - y) ** 2).sum())
     assert b.stats["calls"] == 3
     assert b.stats["bytes_fwd"] == 3 * C.build("uniform:b=6").payload_nbytes((3, 50))
     assert b.stats["bytes_bwd"] == 3 * C.build("none").payload_nbytes((3, 50))
-    assert b.stats["snr_fwd_db"] == pytest.approx(sum(snrs) / 3)
+    assert b.stats["snr_fwd_db"] == pytest.approx(10 * math.log10(sig / err), abs=1e-4)
+    assert b.stats["signal_fwd"] == pytest.approx(sig) and b.stats["error_fwd"] == pytest.approx(err)
     assert b.stats["snr_bwd_db"] == 200.0
     assert b.stats["seconds_fwd"] > 0
 
@@ -105,11 +108,12 @@ def test_compiled_matches_eager(spec, monkeypatch):
     monkeypatch.setenv("COMPSWEEP_COMPILE", "0")
     eager, bits_e = C.build(spec).roundtrip(x)
     monkeypatch.setenv("COMPSWEEP_COMPILE", "1")
+    before = sum(k.calls_compiled for k in Lazy.instances)
     compiled, bits_c = C.build(spec).roundtrip(x)
+    assert sum(k.calls_compiled for k in Lazy.instances) > before  # the compiled kernel ran
     assert bits_e == bits_c
     # the same levels: any difference is float rounding of q * step + min, never a level
     step = float(x.max() - x.min()) / 2 ** C.parse_spec(spec).params["b"]
     diff = (eager - compiled).abs()
     assert float(diff.max()) < 1e-3 * step
     assert float((diff > 0).float().mean()) < 0.01
-    assert os.environ["COMPSWEEP_COMPILE"] == "1"

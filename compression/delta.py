@@ -1,0 +1,163 @@
+"""AQ-SGD activation compression (Wang et al., NeurIPS 2022): per training example, send
+the quantized change of its activation since the last time it was seen.
+
+Both ends keep, per example i, the last reconstruction m(i) (fp16 by default). The first
+time i is seen its activation goes exactly (fp32, counted as such) and m(i) = a(i); after
+that Q(a(i) - m(i)) goes, with the inner uniform quantizer of the spec's bits, and both ends
+set m(i) += Q(a(i) - m(i)) and continue with m(i). Without example ids (eval, or a batch of
+validation examples) it sends the direct quantizer of the same bits.
+
+Payload of a training batch: the example ids (int32), the exact rows of first sightings
+(fp32), and the inner quantizer's tables and codes for the others. Buffers grow lazily to
+the largest id seen, on the activation's device; rows keep the largest row shape seen (a
+sequence that comes back padded shorter uses a prefix of its row).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Compressor
+from .payload import Payload, header_nbytes
+from .uniform import Uniform
+
+BUFFER_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+class Delta(Compressor):
+    stateful = True
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.inner = Uniform(spec.inner())
+        self.buffer_dtype = BUFFER_DTYPES[spec.params["buffer"]]
+        self.buf: torch.Tensor | None = None  # [capacity, *row]
+        self.seen: torch.Tensor | None = None  # bool [capacity]
+
+    # --- the direct path (no ids): the inner quantizer ---------------------------
+    def roundtrip(self, x):
+        return self.inner.roundtrip(x)
+
+    def encode(self, x):
+        return self.inner.encode(x)
+
+    def decode(self, payload, device=None):
+        return self.inner.decode(payload, device)
+
+    def bits(self, shape):
+        return self.inner.bits(shape)
+
+    def payload_nbytes(self, shape):
+        return self.inner.payload_nbytes(shape)
+
+    # --- the training path -------------------------------------------------------
+    @property
+    def buffer_bytes(self) -> int:
+        return 0 if self.buf is None else self.buf.numel() * self.buf.element_size()
+
+    def _ensure(self, ids: torch.Tensor, row: torch.Size, device) -> tuple:
+        """Grow the buffers to hold ids and rows of this shape; the index of the batch's rows."""
+        need = int(ids.max()) + 1
+        if self.buf is None:
+            self.buf = torch.zeros((need, *row), dtype=self.buffer_dtype, device=device)
+            self.seen = torch.zeros(need, dtype=torch.bool, device=device)
+        elif self.buf.dim() != len(row) + 1:
+            raise ValueError(f"delta: rows of {self.buf.dim() - 1} dims so far, now a batch of shape {list(row)}")
+        cap, old_row = self.buf.shape[0], self.buf.shape[1:]
+        new_row = torch.Size(max(a, b) for a, b in zip(old_row, row, strict=True))
+        if need > cap or new_row != old_row:
+            new_cap = max(need, cap + cap // 2) if need > cap else cap
+            buf = torch.zeros((new_cap, *new_row), dtype=self.buffer_dtype, device=device)
+            buf[(slice(0, cap), *(slice(0, d) for d in old_row))] = self.buf
+            seen = torch.zeros(new_cap, dtype=torch.bool, device=device)
+            seen[:cap] = self.seen
+            self.buf, self.seen = buf, seen
+        return (ids, *(slice(0, d) for d in row))
+
+    def _step(self, x: torch.Tensor, ids: torch.Tensor):
+        """(new reconstruction fp32 [B, *row] logical, rows seen before, inner payload of their deltas or None)."""
+        ids = ids.to(device=x.device, dtype=torch.long)
+        if ids.dim() != 1 or ids.numel() != x.shape[0]:
+            raise ValueError(f"delta: {ids.numel()} example ids for a batch of {x.shape[0]}")
+        at = self._ensure(ids, x.shape[1:], x.device)
+        xf = x.detach().to(torch.float32)
+        was = self.seen[ids]
+        m = self.buf[at].to(torch.float32)
+        if bool(was.all()):
+            q, _ = self.inner.roundtrip(xf - m)
+            stored = (m + q).to(self.buffer_dtype)
+            self.buf[at] = stored
+            return stored.to(torch.float32), was
+        new = xf.clone(memory_format=torch.contiguous_format)
+        if bool(was.any()):
+            rows = was.nonzero().view(-1)
+            q, _ = self.inner.roundtrip(xf[rows] - m[rows])
+            new[rows] = m[rows] + q
+        stored = new.to(self.buffer_dtype)
+        self.buf[at] = stored
+        self.seen[ids] = True
+        out = torch.where(was.view(-1, *[1] * (x.dim() - 1)), stored.to(torch.float32), new)
+        return out, was
+
+    def roundtrip_ids(self, x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Training: the receiver's reconstruction (with x's strides) and the exact payload bytes."""
+        out, was = self._step(x, ids)
+        y = torch.empty_like(x)
+        y.copy_(out)
+        return y, self.nbytes_ids(x.shape, int(was.sum()))
+
+    def nbytes_ids(self, shape, n_seen: int) -> int:
+        shape = torch.Size(shape)
+        b, row = shape[0], shape[1:].numel()
+        inner = 0
+        if n_seen:
+            sub = torch.Size((n_seen, *shape[1:]))
+            inner = self.inner.payload_nbytes(sub) - header_nbytes(len(sub), 2)
+        return header_nbytes(len(shape), 4) + 4 * b + 4 * row * (b - n_seen) + inner
+
+    def encode_ids(self, x: torch.Tensor, ids: torch.Tensor) -> Payload:
+        """The sender's side: updates its buffers and returns what goes on the wire."""
+        ids = ids.to(device=x.device, dtype=torch.long)
+        at = self._ensure(ids, x.shape[1:], x.device)
+        was = self.seen[ids]
+        xf = x.detach().to(torch.float32)
+        rows = was.nonzero().view(-1)
+        fresh = (~was).nonzero().view(-1)
+        arrays = [ids.to(torch.int32), xf[fresh].reshape(-1)]
+        if rows.numel():
+            p = self.inner.encode(xf[rows] - self.buf[at][rows].to(torch.float32))
+            arrays += p.arrays
+        else:
+            arrays += [torch.zeros(0), torch.zeros(0, dtype=torch.uint8)]
+        self._step(x, ids)
+        return Payload(tuple(x.shape), x.dtype, [a.reshape(-1).contiguous().cpu() for a in arrays])
+
+    def decode_ids(self, payload: Payload, device=None) -> torch.Tensor:
+        """The receiver's side (its own buffers): the reconstruction it continues with."""
+        shape = torch.Size(payload.shape)
+        ids_i32, exact, *inner = [a.to(device) for a in payload.arrays]
+        ids = ids_i32.to(torch.long)
+        at = self._ensure(ids, shape[1:], exact.device)
+        was = self.seen[ids]
+        rows = was.nonzero().view(-1)
+        fresh = (~was).nonzero().view(-1)
+        new = torch.empty(shape, dtype=torch.float32, device=exact.device)
+        new[fresh] = exact.view(-1, *shape[1:])
+        if rows.numel():
+            sub = torch.Size((rows.numel(), *shape[1:]))
+            q = self.inner._decode(inner, sub).view(sub)
+            new[rows] = self.buf[at][rows].to(torch.float32) + q
+        stored = new.to(self.buffer_dtype)
+        self.buf[at] = stored
+        self.seen[ids] = True
+        out = torch.where(was.view(-1, *[1] * (len(shape) - 1)), stored.to(torch.float32), new)
+        return out.to(payload.dtype)
+
+    # --- checkpoints ---------------------------------------------------------------
+    def state(self) -> dict:
+        return {"buf": self.buf, "seen": self.seen}
+
+    def load_state(self, state: dict) -> None:
+        buf, seen = state.get("buf"), state.get("seen")
+        self.buf = None if buf is None else buf.clone()
+        self.seen = None if seen is None else seen.clone()
