@@ -12,6 +12,8 @@ import numpy as np
 import torch
 
 from compression import Boundary
+from compression.base import Lazy
+from compression.boundary import snr_from_energy
 
 METRIC_KEYS = (
     "epoch",
@@ -24,6 +26,8 @@ METRIC_KEYS = (
     "ratio",
     "snr_fwd_db",
     "snr_bwd_db",
+    "buffer_mb",
+    "compiled",
 )
 
 
@@ -55,26 +59,44 @@ def fixed_subset(n: int, limit: int | None) -> torch.Tensor:
 def boundary_metrics(
     boundaries: list[Boundary], samples: int, steps: int, timed_steps: int | None = None, untimed_seconds: float = 0.0
 ) -> dict[str, float]:
-    """Per-sample bytes, per-batch compression seconds, ratio and mean SNR over boundaries.
+    """Per-sample bytes, per-batch compression seconds, ratio, SNR over every call of every
+    boundary (from summed energies), and the per-example buffers of stateful methods.
     Seconds spent in ``untimed_seconds`` (warm-up batches) are left out of compress_time."""
-    fwd = sum(b.stats["bytes_fwd"] for b in boundaries)
-    bwd = sum(b.stats["bytes_bwd"] for b in boundaries)
-    fp32 = sum(b.stats["raw_bytes_fwd"] + b.stats["raw_bytes_bwd"] for b in boundaries)
-    secs = sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries) - untimed_seconds
+    st = [b.stats for b in boundaries]
+    fwd = sum(s["bytes_fwd"] for s in st)
+    bwd = sum(s["bytes_bwd"] for s in st)
+    fp32 = sum(s["raw_bytes_fwd"] + s["raw_bytes_bwd"] for s in st)
+    secs = sum(s["seconds_fwd"] + s["seconds_bwd"] for s in st) - untimed_seconds
     timed = steps if timed_steps is None else timed_steps
     return {
         "compress_time": secs / max(timed, 1),
         "bytes_fwd": fwd / max(samples, 1),
         "bytes_bwd": bwd / max(samples, 1),
         "ratio": (fwd + bwd) / fp32 if fp32 else 1.0,
-        "snr_fwd_db": float(np.mean([b.stats["snr_fwd_db"] for b in boundaries])) if boundaries else 200.0,
-        "snr_bwd_db": float(np.mean([b.stats["snr_bwd_db"] for b in boundaries])) if boundaries else 200.0,
+        "snr_fwd_db": snr_from_energy(sum(s["signal_fwd"] for s in st), sum(s["error_fwd"] for s in st)),
+        "snr_bwd_db": snr_from_energy(sum(s["signal_bwd"] for s in st), sum(s["error_bwd"] for s in st)),
+        "buffer_mb": sum(s["buffer_bytes"] for s in st) / 2**20,
     }
+
+
+def compile_events() -> int:
+    """Frames torch.compile has compiled in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["frames"]["total"])
+
+
+def _stats_seconds(boundaries: list[Boundary]) -> float:
+    return sum(b.stats["seconds_stats"] for b in boundaries)
+
+
+def _compress_seconds(boundaries: list[Boundary]) -> float:
+    return sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
 
 
 def train_epoch(
     model: torch.nn.Module,
-    batches: Iterable[tuple[Any, torch.Tensor]],
+    batches: Iterable[tuple[Any, torch.Tensor, torch.Tensor]],
     loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
     scheduler,
@@ -82,15 +104,22 @@ def train_epoch(
     progress=None,
     warmup_steps: int = 0,
 ) -> dict[str, float]:
-    """One epoch; step_time counts forward, backward and optimizer step only (no data).
-    The first ``warmup_steps`` batches (a process's first: torch.compile warm-up) are trained on
-    and counted in bytes and SNR, but left out of step_time and compress_time."""
+    """One epoch over (inputs, labels, example ids) batches. step_time counts forward, backward
+    and optimizer step (no data loading, and not the boundaries' SNR bookkeeping, which a real
+    link would not do). The first ``warmup_steps`` batches and any step in which torch.compile
+    compiled (a new spec or shape) are trained on and counted in bytes and SNR, but left out of
+    the times, so a row's time does not depend on what the process ran before."""
     model.train()
     for b in boundaries:
         b.reset_stats()
+    compiled_before = sum(k.calls_compiled for k in Lazy.instances)
     total_loss, steps, samples, compute, untimed = 0.0, 0, 0, 0.0, 0.0
-    for inputs, labels in batches:
+    bookkeeping, untimed_steps, every = 0.0, 0, 0.0
+    for inputs, labels, ids in batches:
+        for b in boundaries:
+            b.set_batch_ids(ids)
         t0 = time.perf_counter()
+        s0, c0, k0 = _stats_seconds(boundaries), _compress_seconds(boundaries), compile_events()
         loss = loss_fn(inputs, labels)
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -99,19 +128,27 @@ def train_epoch(
         loss.backward()
         optimizer.step()
         scheduler.step()
-        compute += time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        every += took - (_stats_seconds(boundaries) - s0)
         total_loss += value
         steps += 1
         samples += len(labels)
-        if steps == warmup_steps:
-            compute = 0.0
-            untimed = sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
+        if steps <= warmup_steps or compile_events() > k0:  # a warm-up or compiling step: not timed
+            untimed += _compress_seconds(boundaries) - c0
+            untimed_steps += 1
+        else:
+            compute += took
+            bookkeeping += _stats_seconds(boundaries) - s0
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{total_loss / steps:.4f}")
-    timed = steps - warmup_steps if steps > warmup_steps else steps
-    out = {"train_loss": total_loss / max(steps, 1), "step_time": compute / max(timed, 1)}
-    out.update(boundary_metrics(boundaries, samples, steps, timed, untimed if steps > warmup_steps else 0.0))
+    timed = steps - untimed_steps
+    step_time = (compute - bookkeeping) / max(timed, 1)
+    if timed == 0:  # nothing but warm-up: time every step rather than none
+        timed, untimed, step_time = steps, 0.0, every / max(steps, 1)
+    out = {"train_loss": total_loss / max(steps, 1), "step_time": step_time}
+    out.update(boundary_metrics(boundaries, samples, steps, timed, untimed))
+    out["compiled"] = float(sum(k.calls_compiled for k in Lazy.instances) > compiled_before)
     return out
 
 
@@ -119,7 +156,7 @@ def fit(
     model: torch.nn.Module,
     epochs: int,
     steps_per_epoch: int,
-    batches: Callable[[], Iterable[tuple[Any, torch.Tensor]]],
+    batches: Callable[[], Iterable[tuple[Any, torch.Tensor, torch.Tensor]]],
     loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
     evaluate: Callable[[], dict[str, float]],
     optimizer: torch.optim.Optimizer,
@@ -140,6 +177,8 @@ def fit(
     saved = state_io.load() if state_io else None
     if saved:
         model.load_state_dict(saved["model"])
+        for b, state in zip(boundaries, saved.get("boundaries", []), strict=False):
+            b.load_state_dict(state)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(gen, saved["rng"])
@@ -155,6 +194,7 @@ def fit(
             state_io.save(
                 {
                     "model": model.state_dict(),
+                    "boundaries": [b.state_dict() for b in boundaries],  # AQ-SGD buffers
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": rng_state(gen),

@@ -206,7 +206,7 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         order = torch.randperm(len(y_tr), generator=gen)
         for i in range(steps_per_epoch):  # drop_last: every batch (and cut) has one shape
             sel = order[i * bs : (i + 1) * bs]
-            yield to_input(x_tr[sel], image_size, True, gen), y_tr[sel]
+            yield to_input(x_tr[sel], image_size, True, gen), y_tr[sel], sel
 
     loss_fn = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
     return fit(

@@ -92,14 +92,32 @@ def rotten_tomatoes_file(root: str | None) -> Path:
 
 
 def load_rotten_tomatoes(root: str | None, split: str) -> Examples:
-    """Fresh (1) vs rotten (0) review sentences; films split 80/20 so none is in both."""
+    """Fresh (1) vs rotten (0) review sentences; films split 80/20 so none is in both, and a
+    validation sentence whose exact text is also in training (one film under two names) is
+    dropped (``rotten_tomatoes_overlap`` counts them)."""
+    train, dev = _rotten_tomatoes_splits(root)
+    part = dev if split == "dev" else train
+    return part["text"].tolist(), None, (part["category"] == "fresh").astype(int).tolist()
+
+
+def _rotten_tomatoes_splits(root: str | None):
     df = pd.read_csv(rotten_tomatoes_file(root))
     df = df[df["category"].isin(["fresh", "rotten"])]
     movies = np.array(sorted(df["movie_name"].unique()))
     rng = np.random.default_rng(0)
     val_movies = set(movies[rng.permutation(len(movies))[: len(movies) // 5]])
-    part = df[df["movie_name"].isin(val_movies) == (split == "dev")]
-    return part["text"].tolist(), None, (part["category"] == "fresh").astype(int).tolist()
+    in_val = df["movie_name"].isin(val_movies)
+    train, dev = df[~in_val], df[in_val]
+    return train, dev[~dev["text"].isin(set(train["text"]))]
+
+
+def rotten_tomatoes_overlap(root: str | None) -> int:
+    """Validation sentences dropped because their exact text is also in training."""
+    df = pd.read_csv(rotten_tomatoes_file(root))
+    df = df[df["category"].isin(["fresh", "rotten"])]
+    train, dev = _rotten_tomatoes_splits(root)
+    movies = set(dev["movie_name"])
+    return int(df["movie_name"].isin(movies).sum()) - len(dev)
 
 
 def load_examples(task: str, root: str | None, split: str) -> Examples:
@@ -111,20 +129,34 @@ def load_examples(task: str, root: str | None, split: str) -> Examples:
 
 
 def tokenize(tokenizer, ex: Examples, idx: torch.Tensor, max_length: int):
+    """(per example: input_ids and, where the tokenizer makes them, token_type_ids; labels)."""
     a, b, y = ex
     sel = idx.tolist()
     enc = tokenizer([a[i] for i in sel], [b[i] for i in sel] if b else None, truncation=True, max_length=max_length)
-    return enc["input_ids"], torch.tensor([y[i] for i in sel])
+    types = enc.get("token_type_ids")
+    rows = [
+        {"input_ids": ids, **({"token_type_ids": types[i]} if types else {})} for i, ids in enumerate(enc["input_ids"])
+    ]
+    return rows, torch.tensor([y[i] for i in sel])
 
 
-def collate(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    t = max(len(s) for s in ids)
-    input_ids = torch.full((len(ids), t), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), t), dtype=torch.long)
-    for i, s in enumerate(ids):  # one row copy per sequence in the batch
-        input_ids[i, : len(s)] = torch.tensor(s)
-        mask[i, : len(s)] = 1
-    return {"input_ids": input_ids, "attention_mask": mask}
+def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
+    """Pad to the batch's longest sequence: input_ids, attention_mask, token_type_ids (segment
+    ids of sentence pairs, for models that have them)."""
+    t = max(len(r["input_ids"]) for r in rows)
+    input_ids = torch.full((len(rows), t), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), t), dtype=torch.long)
+    types = torch.zeros((len(rows), t), dtype=torch.long) if "token_type_ids" in rows[0] else None
+    for i, r in enumerate(rows):  # one row copy per sequence in the batch
+        n = len(r["input_ids"])
+        input_ids[i, :n] = torch.tensor(r["input_ids"])
+        mask[i, :n] = 1
+        if types is not None:
+            types[i, :n] = torch.tensor(r["token_type_ids"])
+    out = {"input_ids": input_ids, "attention_mask": mask}
+    if types is not None:
+        out["token_type_ids"] = types
+    return out
 
 
 # ------------------------------------------------------------------------------ train
@@ -198,16 +230,19 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         order = torch.randperm(len(tr_y), generator=gen).tolist()
         for i in range(steps_per_epoch):
             sel = order[i * bs : (i + 1) * bs]
-            yield collate([tr_ids[j] for j in sel], pad_id), tr_y[sel]
+            yield collate([tr_ids[j] for j in sel], pad_id), tr_y[sel], torch.tensor(sel)
 
     loss_fn = lambda x, y: F.cross_entropy(model(**x).logits, y)  # noqa: E731
+    extra = {}
+    if cfg["task"] == "rotten_tomatoes":
+        extra["val_overlap_dropped"] = float(rotten_tomatoes_overlap(cfg["root"]))
     return fit(
         model,
         epochs,
         steps_per_epoch,
         batches,
         loss_fn,
-        lambda: evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]),
+        lambda: {**evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]), **extra},
         opt,
         sched,
         boundaries,
