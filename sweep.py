@@ -166,7 +166,7 @@ def _check_configs(configs: list[dict]) -> None:
 
 
 def _tracking_uri(args) -> str:
-    from reports.store import default_tracking_uri
+    from schema.store import default_tracking_uri
 
     return args.tracking_uri or default_tracking_uri()
 
@@ -220,7 +220,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return fail(f"--seeds {args.seeds}: must be at least 1")
     try:
         metric = _metric_for(task, args.metric)
-        base = {**space.training, **_training_overrides(args), "task": task}
+        base = {**space.training_for(task), **_training_overrides(args), "task": task}
         if task in trainables.NLP_TASKS:  # CV-only defaults of a space do not apply
             base = {k: v for k, v in base.items() if k not in ("model", "weights", "image_size")}
         else:
@@ -228,7 +228,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         kwargs = _common_plan_kwargs(args)
         kwargs["max_epochs"] = int(base.get("epochs", 1))
         if space.is_grid:
-            trials = [{**base, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
+            cut = trainables.default_placement(task)
+            trials = [{**base, "placement": cut, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
             _check_configs(trials)
             if not args.again and not args.resume:
                 trials = _without_finished(trials, kwargs["tracking_uri"], args.name)
@@ -242,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds",
                     file=sys.stderr,
                 )
-            _check_configs([{**base, "fwd": "none", "placement": "first:1"}])
+            _check_configs([{**base, "fwd": "none", "placement": trainables.default_placement(task)}])
             plan = Plan(
                 name=args.name,
                 space=space.name,
@@ -269,8 +270,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _without_finished(trials: list[dict], uri: str, name: str) -> list[dict]:
     """Drop (config, seed) pairs that already have a FINISHED run: a run is deterministic per seed,
     so a second launch of the same sweep fills in what is missing instead of repeating it."""
-    from reports.store import search
-    from tuning.tracking import config_id
+    from schema import config_id
+    from schema.store import search
 
     done = {(r.data.tags["config_id"], r.data.tags.get("seed")) for r in search(uri, name, "FINISHED")}
     left = [t for t in trials if (config_id(t), str(t["seed"])) not in done]
@@ -280,7 +281,7 @@ def _without_finished(trials: list[dict], uri: str, name: str) -> list[dict]:
 
 
 def _experiment_or_fail(args) -> str:
-    from reports.store import experiment_id
+    from schema.store import experiment_id
 
     uri = _tracking_uri(args)
     if experiment_id(uri, args.name, create=False) is None:
@@ -338,19 +339,9 @@ def cmd_best(args: argparse.Namespace) -> int:
     return 0
 
 
-def _typed(v: str):
-    if v in ("None", ""):
-        return None
-    for conv in (int, float):
-        try:
-            return conv(v)
-        except ValueError:
-            pass
-    return v
-
-
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from reports.store import search
+    from schema import config_from_params
+    from schema.store import search
     from tuning.runner import Plan
 
     if args.seeds < 1:
@@ -365,7 +356,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     for cid in best["config_id"]:
         mine = [r for r in runs if r.data.tags["config_id"] == cid]
         have = {int(r.data.tags["seed"]) for r in mine}
-        cfg = {k: _typed(v) for k, v in mine[0].data.params.items()}
+        cfg = config_from_params(mine[0].data.params)
         cfg.update(_training_overrides(args))
         trials += [{**cfg, "seed": s} for s in range(args.seeds) if s not in have]
     if not trials:
@@ -400,7 +391,8 @@ def cmd_spaces(args: argparse.Namespace) -> int:
         print(f"{name:10s} [{size}, default task {sp.default_task}] {sp.description}")
         if args.verbose and sp.is_grid:
             for row in sp.rows:
-                print(f"    {row['placement']:16s} {row['fwd']}")
+                bwd = f"  bwd={row['bwd']}" if row.get("bwd") else ""
+                print(f"    {row.get('placement', '(task default)'):16s} {row['fwd']}{bwd}")
     return 0
 
 

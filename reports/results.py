@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from schema.store import default_tracking_uri, search
+from search_spaces.study import CV_CUT, CV_TABLES, NLP_BOTH, NLP_LAST, NLP_TABLES
+
 from . import table
-from .store import default_tracking_uri, search
-from .study import CV_CUT, CV_TABLES, NLP_BOTH, NLP_LAST, NLP_TABLES
 
 
 @dataclass

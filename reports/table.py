@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .store import client, experiment_id, search
+from schema.store import client, experiment_id, search
 
 METRICS = (
     "val_acc",

@@ -28,16 +28,23 @@ class Space:
     rows: list[dict] = field(default_factory=list)
     sample: Callable | None = None  # Optuna define-by-run: (trial) -> row
     training: dict = field(default_factory=dict)  # default training params for this space
+    task_training: dict[str, dict] = field(default_factory=dict)  # per task, instead of training
+
+    def training_for(self, task: str) -> dict:
+        return dict(self.task_training.get(task, self.training))
 
     @property
     def is_grid(self) -> bool:
         return self.sample is None
 
     def validate(self) -> None:
+        if self.is_grid and not self.rows:
+            raise SpaceError(f"space {self.name!r}: no rows (a grid needs at least one)")
         for i, row in enumerate(self.rows):
-            for key in ("fwd", "placement"):
-                if key not in row:
-                    raise SpaceError(f"space {self.name!r} row {i}: missing {key!r}")
+            if not isinstance(row, dict) or "fwd" not in row:
+                raise SpaceError(f"space {self.name!r} row {i}: missing 'fwd' (placement defaults to the task's)")
+            if not isinstance(row["fwd"], str) or not row["fwd"].strip():
+                raise SpaceError(f"space {self.name!r} row {i}: fwd must be a non-empty spec string")
             for key in ("fwd", "bwd"):
                 if row.get(key) is not None:
                     try:
@@ -47,9 +54,10 @@ class Space:
 
 
 def _registry() -> dict[str, Space]:
-    from . import demo, explore, seed_cv, seed_nlp
+    from . import beyond, demo, explore, results, seed_cv, seed_nlp
 
-    return {s.name: s for s in (seed_cv.SPACE, seed_nlp.SPACE, explore.SPACE, demo.SPACE)}
+    spaces = (seed_cv.SPACE, seed_nlp.SPACE, explore.SPACE, demo.SPACE, beyond.SPACE, *results.SPACES)
+    return {s.name: s for s in spaces}
 
 
 def names() -> list[str]:

@@ -1,12 +1,11 @@
-"""The study's MobileNetV2 / CIFAR-10 rows (reports.study.CV_TABLES), at its cut
+"""The study's MobileNetV2 / CIFAR-10 rows (search_spaces.study.CV_TABLES), at its cut
 ``first:1,last:1``: after the first block and before the classifier head. uniform 4 is the
 k-means table's 4-bit row."""
 
 from __future__ import annotations
 
-from reports.study import CV_TABLES, rows
-
 from . import Space
+from .study import CV_TABLES, rows
 
 SPACE = Space(
     name="seed-cv",

@@ -1,12 +1,11 @@
-"""The study's RoBERTa-base / GLUE rows (reports.study.NLP_TABLES): ``first:1,last:2``
+"""The study's RoBERTa-base / GLUE rows (search_spaces.study.NLP_TABLES): ``first:1,last:2``
 (after the first encoder layer and before the last), ``first:1`` (the first layer only)
 and ``last:2`` (the last two layers)."""
 
 from __future__ import annotations
 
-from reports.study import NLP_TABLES, rows
-
 from . import Space
+from .study import NLP_TABLES, rows
 
 SPACE = Space(
     name="seed-nlp",

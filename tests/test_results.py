@@ -3,7 +3,7 @@
 import pandas as pd
 
 from reports import results
-from reports.study import CV_CUT, NLP_BOTH, NLP_LAST
+from search_spaces.study import CV_CUT, NLP_BOTH, NLP_LAST
 
 
 def summary(rows: dict) -> results.Results:

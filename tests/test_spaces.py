@@ -11,7 +11,18 @@ def specs(space, placement=None):
 
 
 def test_names_and_validity():
-    assert set(search_spaces.names()) == {"seed-cv", "seed-nlp", "explore", "demo"}
+    assert set(search_spaces.names()) == {
+        "seed-cv",
+        "seed-nlp",
+        "explore",
+        "demo",
+        "beyond",
+        "collapse",
+        "collapse-nlp",
+        "cv224",
+        "beyond-cv",
+        "beyond-nlp",
+    }
     for name in search_spaces.names():
         search_spaces.get(name).validate()
     with pytest.raises(search_spaces.SpaceError, match="unknown"):
@@ -62,3 +73,33 @@ def test_explore_samples_only_valid_specs():
         assert row["placement"] in explore.PLACEMENTS
         study.tell(t, 0.0)
     assert seen == {"uniform", "sortquant", "topk", "kmeans"}
+
+
+def test_beyond_rows():
+    from search_spaces import beyond
+
+    rows = beyond.SPACE.rows
+    fwd = {(r["fwd"], r["bwd"]) for r in rows}
+    for b in (2, 3, 4):
+        for spec in (
+            f"uniform:b={b}",
+            f"uniform:b={b},round=stochastic",
+            f"uniform:b={b},range=absmax",
+            f"uniform:b={b},range=absmax,clip=99.9",
+            f"sortquant:b={b - 1},s=1",
+            f"kmeans:b={b},iters=20",
+            f"delta:b={b}",
+        ):
+            assert (spec, beyond.BWD) in fwd
+            assert str(compression.parse_spec(spec))  # canonical and valid
+    assert ("delta:b=3", "uniform:b=6,range=absmax,round=stochastic") in fwd  # AQ-SGD's CoLA setting
+    assert ("none", "none") in fwd and len(rows) == 24
+    assert beyond.SPACE.training_for("rotten_tomatoes")["max_length"] == 48
+    assert "image_size" not in beyond.SPACE.training_for("rotten_tomatoes")
+
+
+def test_empty_grid_is_refused(tmp_path):
+    p = tmp_path / "empty.json"
+    p.write_text('{"rows": []}')
+    with pytest.raises(search_spaces.SpaceError, match="no rows"):
+        search_spaces.get(str(p))

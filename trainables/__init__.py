@@ -9,6 +9,13 @@ from .common import METRIC_KEYS, ConfigError, StateIO
 CV_TASKS = ("cifar10", "fashion_mnist")
 NLP_TASKS = ("cola", "rte", "rotten_tomatoes")
 TASKS = CV_TASKS + NLP_TASKS
+# the study's cuts: CV after the first block and before the head; NLP after the first encoder
+# layer and before the last one
+CV_PLACEMENT, NLP_PLACEMENT = "first:1,last:1", "first:1,last:2"
+
+
+def default_placement(task: str | None) -> str:
+    return NLP_PLACEMENT if task in NLP_TASKS else CV_PLACEMENT
 
 
 def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
@@ -55,4 +62,15 @@ def seed_flags_to_spec(
     return "none"
 
 
-__all__ = ["CV_TASKS", "METRIC_KEYS", "NLP_TASKS", "TASKS", "ConfigError", "seed_flags_to_spec", "train"]
+__all__ = [
+    "CV_PLACEMENT",
+    "CV_TASKS",
+    "METRIC_KEYS",
+    "NLP_PLACEMENT",
+    "NLP_TASKS",
+    "TASKS",
+    "ConfigError",
+    "default_placement",
+    "seed_flags_to_spec",
+    "train",
+]

@@ -11,7 +11,7 @@ import torch
 
 import compression
 
-from . import CV_TASKS, TASKS, placement
+from . import CV_TASKS, TASKS, default_placement, placement
 from .common import ConfigError
 
 
@@ -74,7 +74,7 @@ def check(config: dict) -> None:
         with torch.device("meta"):
             model = AutoModelForSequenceClassification.from_config(hf_config)
     try:
-        placement.resolve(model, config.get("placement", "first:1,last:1"))
+        placement.resolve(model, config.get("placement") or default_placement(task))
     except ValueError as e:
         raise ConfigError(str(e)) from None
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import CV_TASKS, placement
+from . import CV_PLACEMENT, CV_TASKS, placement
 from .common import (
     ConfigError,
     StateIO,
@@ -34,7 +34,7 @@ DEFAULTS = dict(
     model="mobilenet_v2",
     weights=None,
     image_size=32,
-    placement="first:1,last:1",
+    placement=CV_PLACEMENT,
     fwd="none",
     bwd=None,
     epochs=1,

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 
-from . import NLP_TASKS, placement
+from . import NLP_PLACEMENT, NLP_TASKS, placement
 from .common import (
     ConfigError,
     StateIO,
@@ -31,7 +31,7 @@ DEFAULTS = dict(
     task="rotten_tomatoes",
     root=None,
     model_dir=None,
-    placement="first:1,last:2",
+    placement=NLP_PLACEMENT,
     fwd="none",
     bwd=None,
     epochs=1,

@@ -169,7 +169,7 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
     from ray.tune.schedulers import ASHAScheduler
 
-    from reports.store import experiment_id, search
+    from schema.store import experiment_id, search
 
     from .tracking import MlflowTrialLogger
 
@@ -250,7 +250,7 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     finished = sum(r.info.status == "FINISHED" for r in runs)
     failed = sum(r.info.status == "FAILED" for r in runs)
     if finished + failed < planned:  # interrupted: runs cut short are KILLED until --resume
-        from reports.store import client
+        from schema.store import client
 
         c = client(plan.tracking_uri)
         for r in runs:

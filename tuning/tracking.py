@@ -7,41 +7,13 @@ logged per epoch as steps, and a failed trial ends FAILED with its error as a ta
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
 from ray.tune import Callback
 
-from reports.store import client, experiment_id
-from reports.table import METRICS as REPORTED
-
-NOT_CONFIG = ("seed", "progress", "root", "model_dir")  # where data lives is not the setting
-
-
-NOT_CONFIG = ("seed", "progress", "root", "model_dir")  # where data lives is not the setting
-
-
-def config_id(config: dict) -> str:
-    """Hash of every param but the seed (and data/model paths), from their string forms."""
-    items = {k: str(v) for k, v in config.items() if k not in NOT_CONFIG and v is not None}
-    return hashlib.sha1(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def describe(config: dict) -> dict[str, str]:
-    """Columns reports group by: method, bits, split bits, prune ratio, iterations."""
-    import compression
-
-    spec = compression.parse_spec(config.get("fwd", "none"))
-    p = spec.params
-    return {
-        "method": spec.method,
-        "bits": str(p["b"] + p.get("s", 0)) if "b" in p else ("32" if spec.method == "none" else ""),
-        "split_bits": str(p["s"]) if "s" in p else "",
-        "prune_ratio": str(p["r"]) if "r" in p else "",
-        "iters": str(p.get("iters", "")),
-    }
+import schema
+from schema.store import client, experiment_id
 
 
 class MlflowTrialLogger(Callback):
@@ -87,16 +59,16 @@ class MlflowTrialLogger(Callback):
             cfg = trial_config(trial.config)
             tags = {
                 **self.tags,
-                **describe(cfg),
-                "config_id": config_id(cfg),
-                "seed": str(cfg.get("seed", 0)),
-                "task": str(cfg.get("task")),
-                "trial_id": trial.trial_id,
-                "placement": str(cfg.get("placement")),
+                **schema.describe(cfg),
+                schema.TAG_CONFIG_ID: schema.config_id(cfg),
+                schema.TAG_SEED: str(cfg.get("seed", 0)),
+                schema.TAG_TASK: str(cfg.get("task")),
+                schema.TAG_TRIAL: trial.trial_id,
+                schema.TAG_PLACEMENT: str(cfg.get("placement")),
             }
             run = c.create_run(self._exp_id, tags=tags, run_name=f"{cfg.get('fwd')} seed {cfg.get('seed')}")
             run_id = run.info.run_id
-            params = [Param(k, str(v)[:6000]) for k, v in sorted(cfg.items()) if k != "progress"]
+            params = [Param(k, v) for k, v in schema.config_params(cfg).items()]
             for i in range(0, len(params), 100):
                 c.log_batch(run_id, params=params[i : i + 100], tags=[RunTag("status", "running")])
         self._runs[trial.trial_id] = run_id
@@ -113,12 +85,28 @@ class MlflowTrialLogger(Callback):
         ts = int(time.time() * 1000)
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = [
-            Metric(k, float(v), ts, step) for k, v in result.items() if k in METRICS and isinstance(v, (int, float))
+            Metric(k, float(v), ts, step)
+            for k, v in result.items()
+            if k in schema.METRICS and isinstance(v, (int, float))
         ]
         self.c.log_batch(run_id, metrics=metrics)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.c.set_terminated(self.run_for(trial), "FINISHED")
+        """FINISHED, with how far it got: a trial a scheduler (ASHA) stopped before its
+        configured epochs is tagged stopped_early, and reports leave it out of the means."""
+        from mlflow.entities import RunTag
+
+        run_id = self.run_for(trial)
+        last = trial.last_result or {}
+        reached = int(last.get("epoch", 0))
+        planned = int(trial_config(trial.config).get("epochs", reached) or reached)
+        tags = [
+            RunTag(schema.TAG_EPOCHS, str(reached)),
+            RunTag(schema.TAG_STOPPED, "true" if reached < planned else "false"),
+            RunTag(schema.TAG_COMPILED, "true" if last.get("compiled") else "false"),
+        ]
+        self.c.log_batch(run_id, tags=tags)
+        self.c.set_terminated(run_id, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         run_id = self.run_for(trial)
@@ -126,11 +114,8 @@ class MlflowTrialLogger(Callback):
         if getattr(trial, "error_file", None) and Path(trial.error_file).is_file():
             err = Path(trial.error_file).read_text()
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
-        self.c.set_tag(run_id, "error", (lines[-1] if lines else "unknown error")[:5000])
+        self.c.set_tag(run_id, schema.TAG_ERROR, (lines[-1] if lines else "unknown error")[:5000])
         self.c.set_terminated(run_id, "FAILED")
-
-
-METRICS = ("epoch", *REPORTED)  # what a trial result may carry to MLflow
 
 
 def trial_config(config: dict) -> dict:

@@ -1,17 +1,12 @@
-"""The MLflow store: where it is, experiments, and the FINISHED trial runs of a sweep."""
+"""The MLflow store: a client, experiments (made as model-training experiments, so the UI
+opens on the runs table), and the trial runs of an experiment. ``tuning`` writes through it,
+``reports`` and the CLI read through it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-
-
-def default_tracking_uri() -> str:
-    """An absolute sqlite store in the repo (trials run in their own working directories)."""
-    store = REPO / "mlruns"
-    store.mkdir(exist_ok=True)
-    return f"sqlite:///{store / 'mlflow.db'}"
+from . import EXPERIMENT_KIND, TAG_CONFIG_ID, default_tracking_uri  # noqa: F401 (re-exported)
 
 
 def client(uri: str):
@@ -33,7 +28,7 @@ def experiment_id(uri: str, name: str, create: bool = True) -> str | None:
     artifacts = None
     if uri.startswith("sqlite:///"):
         artifacts = (Path(uri[len("sqlite:///") :]).parent / "artifacts" / name).as_uri()
-    return c.create_experiment(name, artifact_location=artifacts)
+    return c.create_experiment(name, artifact_location=artifacts, tags=dict([EXPERIMENT_KIND]))
 
 
 def search(uri: str, name: str, status: str | None = "FINISHED") -> list:
@@ -46,7 +41,7 @@ def search(uri: str, name: str, status: str | None = "FINISHED") -> list:
     runs, token = [], None
     while True:
         page = c.search_runs([exp.experiment_id], flt, max_results=1000, page_token=token)
-        runs += [r for r in page if "config_id" in r.data.tags]
+        runs += [r for r in page if TAG_CONFIG_ID in r.data.tags]
         token = page.token
         if not token:
             return runs

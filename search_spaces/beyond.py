@@ -1,0 +1,49 @@
+"""Beyond the study: quantizers with an exact zero, clipping, unbiased rounding and AQ-SGD
+delta compression, side by side with the study's methods at 2-4 forward bits.
+
+Every row but AQ-SGD's own sends the gradient with ``uniform:b=8,round=stochastic``: an
+unbiased 8-bit backward, so that rows differ by their forward alone (the min-max, round-to-
+nearest backward biases gradients; the ``collapse`` spaces measure that). AQ-SGD's settings
+(3/6 and 2/4 forward/backward bits) send the gradient as its fixed point does, scaled by
+max |g|, here with stochastic rounding. Rows leave the placement to the task's default.
+"""
+
+from __future__ import annotations
+
+from . import Space
+
+BWD = "uniform:b=8,round=stochastic"
+
+
+def forward_specs(b: int) -> list[str]:
+    """The forward methods compared at b bits per value."""
+    return [
+        f"uniform:b={b}",
+        f"uniform:b={b},round=stochastic",
+        f"uniform:b={b},range=absmax",
+        f"uniform:b={b},range=absmax,clip=99.9",
+        f"sortquant:b={b - 1},s=1",
+        f"kmeans:b={b},iters=20",
+        f"delta:b={b}",
+    ]
+
+
+def rows(bits: tuple[int, ...], aqsgd: tuple[tuple[int, int], ...] = ((3, 6), (2, 4))) -> list[dict]:
+    out = [{"fwd": "none", "bwd": "none"}]
+    out += [{"fwd": spec, "bwd": BWD} for b in bits for spec in forward_specs(b)]
+    out += [{"fwd": f"delta:b={f}", "bwd": f"uniform:b={g},range=absmax,round=stochastic"} for f, g in aqsgd]
+    return out
+
+
+CV_TRAINING = {"model": "efficientnet_lite0", "epochs": 3, "limit_train": 4000, "limit_val": 1000}
+NLP_TRAINING = {"epochs": 2, "limit_train": 1200, "limit_val": 800, "max_length": 48, "lr": 1e-4}
+
+SPACE = Space(
+    name="beyond",
+    description="2/3/4 forward bits, 8-bit unbiased backward: uniform min-max nearest/stochastic, "
+    "absmax, absmax clip 99.9, sort-quant (b-1)+1, k-means, AQ-SGD delta; AQ-SGD 3/6 and 2/4; none",
+    default_task="fashion_mnist",
+    rows=rows((2, 3, 4)),
+    training=CV_TRAINING,
+    task_training={"rotten_tomatoes": NLP_TRAINING, "cola": NLP_TRAINING, "rte": NLP_TRAINING},
+)

@@ -1,0 +1,91 @@
+"""The grids behind docs/results (``make results``), one per question; each its own MLflow
+experiment and page section.
+
+- ``collapse`` / ``collapse-nlp``: why min-max uniform quantization collapses training.
+  Compress forward only, backward only, or both; then both with unbiased (stochastic)
+  rounding, with a symmetric grid that has zero as a code (absmax), and with a clipped range.
+- ``cv224``: the study's CV claims at the study's cut sizes ([B,32,112,112] and
+  [B,1280,7,7]: EfficientNet-Lite0 at 224 px).
+- ``beyond-cv`` / ``beyond-nlp``: the ``beyond`` rows at 2-3 (CV) and 3 (NLP) forward bits.
+"""
+
+from __future__ import annotations
+
+from . import Space
+from .beyond import CV_TRAINING, NLP_TRAINING
+from .beyond import rows as beyond_rows
+
+
+def collapse_rows(bits: tuple[int, ...], cv: bool) -> list[dict]:
+    out = [{"fwd": "none", "bwd": "none"}]
+    for b in bits:
+        u = f"uniform:b={b}"
+        if cv:
+            out += [{"fwd": u, "bwd": "none"}, {"fwd": "none", "bwd": u}]
+        out += [{"fwd": u, "bwd": u}]
+        out += [{"fwd": f"{u},round=stochastic", "bwd": f"{u},round=stochastic"}]
+        out += [{"fwd": f"{u},range=absmax", "bwd": f"{u},range=absmax"}]
+        if cv:
+            out += [{"fwd": f"{u},clip=99.9", "bwd": f"{u},clip=99.9"}]
+    return out
+
+
+COLLAPSE = Space(
+    name="collapse",
+    description="uniform 8 and 4 bits: forward only, backward only, both (nearest), both "
+    "stochastic, both absmax, both clip 99.9; none. CV default, 32 px",
+    default_task="fashion_mnist",
+    rows=collapse_rows((8, 4), cv=True),
+    training=CV_TRAINING,
+)
+COLLAPSE_NLP = Space(
+    name="collapse-nlp",
+    description="uniform 6 and 4 bits both ways: nearest, stochastic, absmax; none. MiniLM on Rotten Tomatoes",
+    default_task="rotten_tomatoes",
+    rows=collapse_rows((6, 4), cv=False),
+    training=NLP_TRAINING,
+)
+CV224 = Space(
+    name="cv224",
+    description="the study's CV rows at its cut sizes: EfficientNet-Lite0 at 224 px, batch 32",
+    default_task="fashion_mnist",
+    rows=[
+        {"fwd": s}
+        for s in (
+            "none",
+            "uniform:b=16",
+            "uniform:b=10",
+            "uniform:b=9",
+            "uniform:b=8",
+            "uniform:b=4",
+            "uniform:b=8,round=stochastic",
+            "uniform:b=8,range=absmax",
+            "sortquant:b=6,s=2",
+            "sortquant:b=2,s=2",
+            "kmeans:b=4,iters=20",
+        )
+    ],
+    training={
+        "model": "efficientnet_lite0",
+        "image_size": 224,
+        "batch_size": 32,
+        "epochs": 2,
+        "limit_train": 1000,
+        "limit_val": 500,
+    },
+)
+BEYOND_CV = Space(
+    name="beyond-cv",
+    description="the beyond rows at 2 and 3 forward bits, CV default",
+    default_task="fashion_mnist",
+    rows=beyond_rows((2, 3)),
+    training=CV_TRAINING,
+)
+BEYOND_NLP = Space(
+    name="beyond-nlp",
+    description="the beyond rows at 3 forward bits (and AQ-SGD 3/6, 2/4), MiniLM on Rotten Tomatoes",
+    default_task="rotten_tomatoes",
+    rows=beyond_rows((3,)),
+    training=NLP_TRAINING,
+)
+SPACES = (COLLAPSE, COLLAPSE_NLP, CV224, BEYOND_CV, BEYOND_NLP)
