@@ -1,70 +1,68 @@
-"""Group FINISHED trial runs by config_id: the metric's last-epoch value, mean ± sample std
-(ddof=1) over seeds, N, and the means of the cost columns."""
+"""The report of an experiment: per config the metric's mean ± std over distinct seeds, the
+paired difference to the baseline with its 95% CI, the costs, the link model's estimated batch
+time and speed-up, and the Pareto front; as Markdown, CSV or JSON, plus plots."""
 
 from __future__ import annotations
 
 import io
 import json
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from schema.store import client, experiment_id, search
+import schema
+from schema.store import client, experiment_id
 
-METRICS = (
-    "val_acc",
-    "val_mcc",
-    "val_majority",
-    "train_loss",
-    "step_time",
-    "compress_time",
-    "bytes_fwd",
-    "bytes_bwd",
-    "ratio",
-    "snr_fwd_db",
-    "snr_bwd_db",
-)
-COST = ("snr_fwd_db", "snr_bwd_db", "bytes_fwd", "bytes_bwd", "ratio", "step_time", "compress_time")
-KEYS = ("config_id", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
+from . import link as linkmod
+from . import runs, stats
 
-
-def runs_frame(runs) -> pd.DataFrame:
-    rows = []
-    for r in runs:
-        t, p, m = r.data.tags, r.data.params, r.data.metrics
-        row = {k: t.get(k, p.get(k, "")) for k in KEYS}
-        row.update(
-            fwd=p.get("fwd", ""),
-            bwd=p.get("bwd", "") or "",
-            seed=int(t.get("seed", -1)),
-            run_id=r.info.run_id,
-            status=r.info.status,
-            error=t.get("error", ""),
-        )
-        row.update({k: m.get(k, math.nan) for k in METRICS})
-        rows.append(row)
-    return pd.DataFrame(rows, columns=[*KEYS, "seed", "run_id", "status", "error", *METRICS])
+METRICS = schema.REPORTED
+# one colour per method in every panel of every plot
+METHOD_COLORS = {
+    "none": "#444444",
+    "uniform": "#1f77b4",
+    "sortquant": "#ff7f0e",
+    "topk": "#2ca02c",
+    "kmeans": "#d62728",
+    "delta": "#9467bd",
+}
 
 
-def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One row per config: <metric>_mean, <metric>_std (ddof=1; NaN for N=1), n, cost means."""
-    if df.empty:
-        return pd.DataFrame(columns=[*KEYS, f"{metric}_mean", f"{metric}_std", "n", *COST, "seeds"])
-    g = df.groupby("config_id", sort=False)
-    out = g[[k for k in KEYS if k != "config_id"]].first()
-    out[f"{metric}_mean"] = g[metric].mean()
-    out[f"{metric}_std"] = g[metric].std(ddof=1)
-    out["n"] = g[metric].count()
-    for c in COST:
-        out[c] = g[c].mean()
-    out["seeds"] = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s)))
-    out = out.reset_index()
-    order = {"none": 0, "uniform": 1, "sortquant": 2, "topk": 3, "kmeans": 4}
-    bits = pd.to_numeric(out["bits"], errors="coerce").fillna(0)
-    out = out.assign(_m=out["method"].map(order).fillna(9), _b=-bits)
-    return out.sort_values(["placement", "_m", "_b", "prune_ratio", "iters"]).drop(columns=["_m", "_b"])
+@dataclass
+class Report:
+    summary: pd.DataFrame
+    failed: pd.DataFrame
+    runs: pd.DataFrame  # the complete, de-duplicated runs behind the summary
+    notes: list[str] = field(default_factory=list)
+
+
+def build(
+    df: pd.DataFrame,
+    metric: str,
+    vs: str = "none",
+    links: list[linkmod.Link] | None = None,
+    include_stopped: bool = False,
+) -> Report:
+    """From a run table (MLflow or runs.csv): the summary with paired stats, links and front."""
+    done, dropped = runs.complete(df, include_stopped)
+    failed = df[df["status"] == "FAILED"]
+    summary = stats.summarize(done, metric)
+    summary = stats.paired(summary, done, metric, vs)
+    summary = linkmod.add_link_columns(summary, links or [])
+    summary = linkmod.add_pareto(summary, metric)
+    notes = []
+    if dropped["duplicates"]:
+        notes.append(f"{dropped['duplicates']} duplicate (config, seed) runs ignored: the latest of each counts")
+    if dropped["stopped"]:
+        notes.append(f"{dropped['stopped']} early-stopped runs left out (--include-stopped shows them)")
+    return Report(summary, failed, done, notes)
+
+
+def report(uri: str, name: str, metric: str, **kw) -> Report:
+    return build(runs.from_mlflow(uri, name), metric, **kw)
 
 
 def fmt_pm(mean: float, std: float, metric: str) -> str:
@@ -76,29 +74,48 @@ def fmt_pm(mean: float, std: float, metric: str) -> str:
     return s + ("" if math.isnan(std) else f" ± {std * scale:.{nd}f}")
 
 
-def display(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The human table: setting columns, metric mean ± std, N, then the costs."""
+def fmt_delta(r, metric: str) -> str:
+    """'-1.2 [-3.0, +0.6]' in points (accuracy) or metric units."""
+    if r.get("n_paired", 0) == 0 or math.isnan(r["delta_mean"]):
+        return ""
+    scale, nd = (100, 1) if metric == "val_acc" else (1, 3)
+    lo, hi = r["delta_ci_low"], r["delta_ci_high"]
+    ci = "" if math.isnan(lo) else f" [{lo * scale:+.{nd}f}, {hi * scale:+.{nd}f}]"
+    return f"{r['delta_mean'] * scale:+.{nd}f}{ci}"
+
+
+def link_labels(summary: pd.DataFrame) -> list[str]:
+    return [c[len("est_batch_s_") :] for c in summary.columns if c.startswith("est_batch_s_")]
+
+
+def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFrame:
+    """The human table: setting, metric mean ± std, N, paired Δ with its 95% CI, costs, links."""
     rows = []
+    unit = "pts" if metric == "val_acc" else metric
     for _, r in summary.iterrows():
-        rows.append(
-            {
-                "placement": r["placement"],
-                "fwd": r["fwd"],
-                "bwd": r["bwd"] or "(default)",
-                "method": r["method"],
-                "bits": r["bits"],
-                "splits": r["split_bits"],
-                "prune": r["prune_ratio"],
-                metric: fmt_pm(r[f"{metric}_mean"], r[f"{metric}_std"], metric),
-                "N": int(r["n"]),
-                "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
-                "bytes/sample fwd": f"{r['bytes_fwd']:.0f}",
-                "ratio": f"{r['ratio']:.3f}",
-                "step s": f"{r['step_time']:.3f}",
-                "compress s": f"{r['compress_time']:.4f}",
-                "config_id": r["config_id"],
-            }
-        )
+        row = {
+            "task": r["task"],
+            "placement": r["placement"],
+            "fwd": r["fwd"],
+            "bwd": r["bwd"] or "(default)",
+            metric: fmt_pm(r[f"{metric}_mean"], r[f"{metric}_std"], metric),
+            "N": int(r["n"]),
+            f"Δ vs {vs} {unit} [95% CI]": fmt_delta(r, metric),
+            "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
+            "bytes/sample fwd+bwd": f"{r['bytes_fwd']:.0f}+{r['bytes_bwd']:.0f}",
+            "ratio": f"{r['ratio']:.3f}",
+            "step s": f"{r['step_time']:.3f}",
+            "compress s": f"{r['compress_time']:.4f}",
+        }
+        if r.get("buffer_mb", 0) and not math.isnan(r["buffer_mb"]) and r["buffer_mb"] > 0:
+            row["step s"] += f" ({r['buffer_mb']:.0f} MB buffers)"
+        for lab in link_labels(summary):
+            row[f"batch s @{lab}"] = f"{r[f'est_batch_s_{lab}']:.3f}"
+            sp = r[f"speedup_{lab}"]
+            row[f"speed-up @{lab}"] = "" if math.isnan(sp) else f"{sp:.2f}x"
+        row["front"] = "★" if r.get("pareto") else ""
+        row["config_id"] = r["config_id"]
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -112,68 +129,68 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(summary: pd.DataFrame, metric: str, fmt: str, failed: pd.DataFrame | None = None) -> str:
+def render(rep: Report, metric: str, fmt: str, vs: str = "none") -> str:
     if fmt == "json":
-        recs = json.loads(summary.to_json(orient="records"))
-        return json.dumps(recs, indent=1) + "\n"
+        return json.dumps(json.loads(rep.summary.to_json(orient="records")), indent=1) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
-        summary.to_csv(buf, index=False)
+        rep.summary.to_csv(buf, index=False)
         return buf.getvalue()
-    text = markdown(display(summary, metric))
-    if failed is not None and not failed.empty:
-        text += f"\nFailed trials ({len(failed)}, not counted in N):\n\n"
-        text += markdown(failed[["fwd", "placement", "seed", "error"]])
+    text = markdown(display(rep.summary, metric, vs))
+    for note in rep.notes:
+        text += f"\nNote: {note}.\n"
+    if not rep.failed.empty:
+        text += f"\nFailed trials ({len(rep.failed)}, not counted in N):\n\n"
+        text += markdown(rep.failed[["fwd", "bwd", "placement", "seed", "error"]])
     return text
 
 
 def plot(summary: pd.DataFrame, metric: str, path: str | Path, title: str = "") -> None:
-    """Metric vs bits per method (error bars: std over seeds), and metric vs bytes/sample."""
+    """Left: metric vs bits per value, one line per method and cut; right: metric vs bytes per
+    sample on the wire (both directions) with the Pareto front. Error bars: std over seeds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for (method, placement), g in summary.groupby(["method", "placement"], sort=False):
-        label = f"{method} @ {placement}"
+    markers = ["o", "s", "^", "D", "v", "P", "X"]
+    placements = list(dict.fromkeys(summary["placement"]))
+    for (method, placement, bwd), g in summary.groupby(["method", "placement", "bwd"], sort=False):
+        color = METHOD_COLORS.get(method, "#7f7f7f")
+        marker = markers[placements.index(placement) % len(markers)]
+        label = f"{method} @ {placement}" + (f" (bwd {bwd})" if bwd else "")
         std = g[f"{metric}_std"].fillna(0)
         if method == "none":
-            for ax in (a1,):
-                ax.axhline(g[f"{metric}_mean"].iloc[0], ls="--", c="gray", lw=1, label=f"none @ {placement}")
+            a1.axhline(g[f"{metric}_mean"].iloc[0], ls="--", c=color, lw=1, label=label)
         elif method != "topk":
             bits = pd.to_numeric(g["bits"], errors="coerce")
             o = np.argsort(bits.values)
             a1.errorbar(
-                bits.values[o],
-                g[f"{metric}_mean"].values[o],
-                yerr=std.values[o],
-                marker="o",
-                capsize=3,
-                label=label,
-            )
-        a2.errorbar(g["bytes_fwd"], g[f"{metric}_mean"], yerr=std, fmt="o", capsize=3, label=label)
+                bits.values[o], g[f"{metric}_mean"].values[o], yerr=std.values[o], marker=marker, c=color,
+                capsize=3, label=label, alpha=0.8,
+            )  # fmt: skip
+        total = g["bytes_fwd"] + g["bytes_bwd"]
+        a2.errorbar(total, g[f"{metric}_mean"], yerr=std, fmt=marker, c=color, capsize=3, label=label, alpha=0.8)
+    if "pareto" in summary.columns:
+        front = summary[summary["pareto"].astype(bool)].copy()
+        front["total"] = front["bytes_fwd"] + front["bytes_bwd"]
+        front = front.sort_values("total")
+        a2.step(front["total"], front[f"{metric}_mean"], where="post", c="k", lw=1, alpha=0.6, label="Pareto front")
     a1.set_xlabel("bits per value")
     a1.set_ylabel(metric)
     a1.set_title("metric vs bits (mean ± std over seeds)")
-    a1.legend(fontsize=7)
+    a1.legend(fontsize=6)
     a2.set_xscale("log")
-    a2.set_xlabel("forward bytes per sample (all cuts)")
-    a2.set_title("metric vs bytes on the wire")
-    a2.legend(fontsize=7)
+    a2.set_xlabel("bytes per sample on the wire (fwd + bwd, all cuts)")
+    a2.set_title("metric vs bytes, with the front")
+    a2.legend(fontsize=6)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
-
-
-def report(uri: str, name: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary of FINISHED runs, the FAILED runs) of an experiment."""
-    finished = runs_frame(search(uri, name, "FINISHED"))
-    failed = runs_frame(search(uri, name, "FAILED"))
-    return summarize(finished, metric), failed
 
 
 def save_summary_run(uri: str, name: str, files: dict[str, str | Path]) -> str:
@@ -183,7 +200,7 @@ def save_summary_run(uri: str, name: str, files: dict[str, str | Path]) -> str:
 
     c = client(uri)
     exp = experiment_id(uri, name, create=False)
-    run = c.create_run(exp, run_name="summary", tags={"compsweep.summary": "true"})
+    run = c.create_run(exp, run_name="summary", tags={schema.TAG_SUMMARY: "true"})
     with tempfile.TemporaryDirectory() as d:
         for fname, content in files.items():
             p = Path(d) / fname

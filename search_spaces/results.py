@@ -6,7 +6,8 @@ experiment and page section.
   rounding, with a symmetric grid that has zero as a code (absmax), and with a clipped range.
 - ``cv224``: the study's CV claims at the study's cut sizes ([B,32,112,112] and
   [B,1280,7,7]: EfficientNet-Lite0 at 224 px).
-- ``beyond-cv`` / ``beyond-nlp``: the ``beyond`` rows at 2-3 (CV) and 3 (NLP) forward bits.
+- ``beyond-cv`` / ``beyond-nlp``: the ``beyond`` rows at 3 forward bits, and AQ-SGD's own
+  3/6 and 2/4 settings (``beyond`` has 2, 3 and 4 bits).
 """
 
 from __future__ import annotations
@@ -45,40 +46,38 @@ COLLAPSE_NLP = Space(
     rows=collapse_rows((6, 4), cv=False),
     training=NLP_TRAINING,
 )
+CV224_SPECS = (
+    "none",
+    "uniform:b=16",
+    "uniform:b=10",
+    "uniform:b=9",
+    "uniform:b=8",
+    "uniform:b=8,round=stochastic",
+    "uniform:b=8,range=absmax",
+)
+CV224_MORE = ("uniform:b=4", "sortquant:b=6,s=2", "sortquant:b=2,s=2", "kmeans:b=4,iters=20")
+CV224_TRAINING = {"model": "efficientnet_lite0", "image_size": 224, "batch_size": 32, "epochs": 2}
 CV224 = Space(
     name="cv224",
-    description="the study's CV rows at its cut sizes: EfficientNet-Lite0 at 224 px, batch 32",
+    description="the study's CV rows at its cut sizes ([B,32,112,112], [B,1280,7,7]): "
+    "EfficientNet-Lite0 at 224 px, batch 32, 1000/500 images",
     default_task="fashion_mnist",
-    rows=[
-        {"fwd": s}
-        for s in (
-            "none",
-            "uniform:b=16",
-            "uniform:b=10",
-            "uniform:b=9",
-            "uniform:b=8",
-            "uniform:b=4",
-            "uniform:b=8,round=stochastic",
-            "uniform:b=8,range=absmax",
-            "sortquant:b=6,s=2",
-            "sortquant:b=2,s=2",
-            "kmeans:b=4,iters=20",
-        )
-    ],
-    training={
-        "model": "efficientnet_lite0",
-        "image_size": 224,
-        "batch_size": 32,
-        "epochs": 2,
-        "limit_train": 1000,
-        "limit_val": 500,
-    },
+    rows=[{"fwd": s} for s in CV224_SPECS + CV224_MORE],
+    training={**CV224_TRAINING, "limit_train": 1000, "limit_val": 500},
+)
+# what make results runs in one sitting of a 2-core CPU: the uniform rows, 640/320 images
+CV224_UNIFORM = Space(
+    name="cv224-uniform",
+    description="cv224's uniform rows (none, 16/10/9/8 bits, 8 stochastic, 8 absmax), 640/320 images",
+    default_task="fashion_mnist",
+    rows=[{"fwd": s} for s in CV224_SPECS],
+    training={**CV224_TRAINING, "limit_train": 640, "limit_val": 320},
 )
 BEYOND_CV = Space(
     name="beyond-cv",
-    description="the beyond rows at 2 and 3 forward bits, CV default",
+    description="the beyond rows at 3 forward bits (and AQ-SGD 3/6, 2/4), CV default",
     default_task="fashion_mnist",
-    rows=beyond_rows((2, 3)),
+    rows=beyond_rows((3,)),
     training=CV_TRAINING,
 )
 BEYOND_NLP = Space(
@@ -88,4 +87,4 @@ BEYOND_NLP = Space(
     rows=beyond_rows((3,)),
     training=NLP_TRAINING,
 )
-SPACES = (COLLAPSE, COLLAPSE_NLP, CV224, BEYOND_CV, BEYOND_NLP)
+SPACES = (COLLAPSE, COLLAPSE_NLP, CV224, CV224_UNIFORM, BEYOND_CV, BEYOND_NLP)

@@ -20,6 +20,7 @@ def test_names_and_validity():
         "collapse",
         "collapse-nlp",
         "cv224",
+        "cv224-uniform",
         "beyond-cv",
         "beyond-nlp",
     }

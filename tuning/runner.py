@@ -58,14 +58,31 @@ class TuneStateIO:
             self.dir = None
 
 
+DETERMINISTIC = (ValueError, FloatingPointError, TypeError, KeyError)  # the same again on a retry
+
+
 def tune_trainable(config: dict) -> None:
-    """The Tune function trainable: the plain ``trainables.train`` with Tune's report."""
+    """The Tune function trainable: the plain ``trainables.train`` with Tune's report.
+
+    A failure that would repeat (a bad config, divergence, non-finite tensors: the trainables
+    raise ConfigError, FloatingPointError or ValueError) is reported as the trial's last result
+    (``trial_error``) and the trial ends there, so Tune's retries (``--retries``), which are
+    for lost workers, never rerun it; the MLflow callback marks its run FAILED with the error."""
+    import math
+
+    from ray import tune
+
+    import schema
     import trainables
 
-    from .tracking import trial_config
+    from .tracking import TRIAL_ERROR, trial_config
 
     io = TuneStateIO()
-    trainables.train(trial_config(config), io.report, io)
+    try:
+        trainables.train(trial_config(config), io.report, io)
+    except DETERMINISTIC as e:
+        msg = f"{type(e).__name__}: {e}".splitlines()[0][:2000]
+        tune.report({**{k: math.nan for k in schema.REPORTED}, TRIAL_ERROR: msg})
 
 
 class ExploreSampler:
@@ -97,6 +114,8 @@ class Plan:
     max_concurrent: int | None = None
     asha: bool = False
     max_epochs: int = 1
+    retries: int = 0  # FailureConfig(max_failures): resumes a trial whose worker died
+    objectives: list[tuple[str, str]] | None = None  # Optuna multi-objective: [(metric, mode), ...]
 
     @property
     def planned(self) -> int:
@@ -125,7 +144,10 @@ def _progress_callback(total: int, metric: str):
             )
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self._line(trial, "done")
+            from .tracking import TRIAL_ERROR
+
+            failed = TRIAL_ERROR in (trial.last_result or {})
+            self._line(trial, "FAILED" if failed else "done")
 
         def on_trial_error(self, iteration, trials, trial, **info):
             self._line(trial, "FAILED")
@@ -158,7 +180,7 @@ def _init_ray(plan: Plan) -> None:
         )
 
 
-def _latest_file(plan: Plan) -> Path:
+def latest_file(plan: Plan) -> Path:
     return Path(plan.storage) / f"{plan.name}.latest.json"
 
 
@@ -169,12 +191,12 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
     from ray.tune.schedulers import ASHAScheduler
 
-    from schema.store import experiment_id, search
+    from schema.store import client, experiment_id, search
 
     from .tracking import MlflowTrialLogger
 
     Path(plan.storage).mkdir(parents=True, exist_ok=True)
-    latest = _latest_file(plan)
+    latest = latest_file(plan)
     _init_ray(plan)
     resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
     trainable = tune.with_resources(tune_trainable, resources)
@@ -216,8 +238,13 @@ def launch(plan: Plan, resume: bool = False) -> dict:
             optuna.logging.set_verbosity(optuna.logging.WARNING)
 
             param_space = {}
+            if plan.objectives:
+                metric = [m for m, _ in plan.objectives]
+                mode = [d for _, d in plan.objectives]
+            else:
+                metric, mode = plan.metric, plan.mode
             search_alg = ConcurrencyLimiter(
-                OptunaSearch(space=plan.sampler, metric=plan.metric, mode=plan.mode, seed=0),
+                OptunaSearch(space=plan.sampler, metric=metric, mode=mode, seed=0),
                 max_concurrent=concurrent,
             )
             num_samples = plan.num_samples
@@ -225,8 +252,8 @@ def launch(plan: Plan, resume: bool = False) -> dict:
             trainable,
             param_space=param_space,
             tune_config=TuneConfig(
-                metric=plan.metric,
-                mode=plan.mode,
+                metric=None if plan.objectives else plan.metric,
+                mode=None if plan.objectives else plan.mode,
                 num_samples=num_samples,
                 search_alg=search_alg,
                 scheduler=scheduler,
@@ -238,7 +265,7 @@ def launch(plan: Plan, resume: bool = False) -> dict:
                 storage_path=plan.storage,
                 callbacks=callbacks,
                 verbose=0,
-                failure_config=FailureConfig(max_failures=0),
+                failure_config=FailureConfig(max_failures=plan.retries),
                 checkpoint_config=CheckpointConfig(num_to_keep=1),
             ),
         )
@@ -250,8 +277,6 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     finished = sum(r.info.status == "FINISHED" for r in runs)
     failed = sum(r.info.status == "FAILED" for r in runs)
     if finished + failed < planned:  # interrupted: runs cut short are KILLED until --resume
-        from schema.store import client
-
         c = client(plan.tracking_uri)
         for r in runs:
             if r.info.status == "RUNNING":

@@ -15,6 +15,8 @@ from ray.tune import Callback
 import schema
 from schema.store import client, experiment_id
 
+TRIAL_ERROR = "trial_error"  # a trial's last result carries it when the trial failed for good
+
 
 class MlflowTrialLogger(Callback):
     """Logs each trial as one MLflow run, from the driver, in batches."""
@@ -82,6 +84,8 @@ class MlflowTrialLogger(Callback):
         from mlflow.entities import Metric
 
         run_id = self.run_for(trial)
+        if TRIAL_ERROR in result:
+            return  # the failure's placeholder result: on_trial_complete records it
         ts = int(time.time() * 1000)
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         metrics = [
@@ -98,7 +102,11 @@ class MlflowTrialLogger(Callback):
 
         run_id = self.run_for(trial)
         last = trial.last_result or {}
-        reached = int(last.get("epoch", 0))
+        if TRIAL_ERROR in last:
+            self.c.set_tag(run_id, schema.TAG_ERROR, str(last[TRIAL_ERROR])[:5000])
+            self.c.set_terminated(run_id, "FAILED")
+            return
+        reached = int(last.get("epoch", 0) or 0)
         planned = int(trial_config(trial.config).get("epochs", reached) or reached)
         tags = [
             RunTag(schema.TAG_EPOCHS, str(reached)),

@@ -1,0 +1,198 @@
+"""The command line (floor 3): ``sweep.py`` builds the top parser and dispatches; each
+subcommand is one module here that owns its parser, its help and its run function.
+This file holds what several subcommands share: the flag groups and the pre-flight checks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import schema
+
+SUBCOMMANDS = ("run", "report", "best", "rerun", "single", "spaces", "bench")
+
+
+class UsageError(Exception):
+    """Bad input: one line on stderr, exit status 2, nothing written."""
+
+
+def fail(msg: str) -> int:
+    print(f"sweep.py: error: {msg}", file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------- flag groups
+TRAINING_FLAGS = (
+    "root",
+    "model_dir",
+    "weights",
+    "model",
+    "epochs",
+    "limit_train",
+    "limit_val",
+    "image_size",
+    "max_length",
+    "batch_size",
+    "lr",
+)
+
+
+def add_training_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("training (override the space's defaults)")
+    g.add_argument("--root", help="data folder (cifar-10-batches-py/ parent, or GLUE folder)")
+    g.add_argument("--model-dir", help="local Hugging Face model folder (NLP); default MiniLM-L6")
+    g.add_argument(
+        "--weights",
+        help="ImageNet .pth for the CV model (efficientnet_lite0: the packaged weights by default, 'none' for scratch)",
+    )
+    g.add_argument("--model", choices=["mobilenet_v2", "efficientnet_lite0"], help="CV model")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--limit-train", type=int, help="fixed subset of N training examples")
+    g.add_argument("--limit-val", type=int, help="fixed subset of N validation examples")
+    g.add_argument("--image-size", type=int, help="CV: 32 (native) or 224 (upscaled, as the study)")
+    g.add_argument("--max-length", type=int, help="NLP: max tokens (default 128)")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+
+
+def add_cluster_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where trials run and log")
+    g.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in mlruns/)")
+    g.add_argument("--storage", help="Ray Tune results/checkpoints folder (default ray_results/)")
+    g.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
+    g.add_argument("--cpus-per-trial", type=float, default=1.0)
+    g.add_argument("--gpus-per-trial", type=float, default=0.0)
+    g.add_argument("--max-concurrent", type=int, help="default: as many trials as the resources fit")
+    g.add_argument(
+        "--retries",
+        type=int,
+        help="times a trial whose worker died resumes from its last epoch checkpoint "
+        "(default 2 with --address, 0 locally); a trial that raises is never retried",
+    )
+
+
+def add_store_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", required=True, help="MLflow experiment (the sweep's --name)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in mlruns/)")
+
+
+def add_selection_flags(p: argparse.ArgumentParser, top: int) -> None:
+    """What `best` and `rerun` rank: a metric, under an optional byte/ratio budget or link."""
+    p.add_argument("--metric", default="val_acc", help=f"one of {', '.join(schema.REPORTED)}")
+    p.add_argument("--mode", choices=["max", "min"], default="max")
+    p.add_argument("--top", type=int, default=top)
+    p.add_argument("--max-ratio", type=float, help="only configs with compressed/fp32 ratio <= R")
+    p.add_argument("--max-bytes", type=float, help="only configs with bytes per sample (fwd + bwd) <= N")
+    p.add_argument("--link", help="rank by estimated batch time at this link (e.g. 100mbit) among configs "
+                   "within --tolerance of the best metric")  # fmt: skip
+    p.add_argument("--tolerance", type=float, default=0.01, help="metric tolerance for --link (default 0.01 = 1 pt)")
+    p.add_argument("--include-stopped", action="store_true", help="count runs a scheduler stopped early")
+
+
+# ---------------------------------------------------------------- shared checks
+def training_overrides(args: argparse.Namespace) -> dict:
+    out = {k: getattr(args, k, None) for k in TRAINING_FLAGS}
+    for k in ("root", "model_dir", "weights"):  # trials run in their own folders: absolute paths
+        if out.get(k) and out[k] not in ("none", "imagenet"):
+            out[k] = os.path.abspath(out[k])
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def metric_for(task: str, metric: str | None) -> str:
+    m = metric or ("val_mcc" if task == "cola" else "val_acc")
+    if m not in schema.REPORTED:
+        raise UsageError(f"--metric {m!r}: must be one of {', '.join(schema.REPORTED)}")
+    if m == "val_mcc" and task != "cola":
+        raise UsageError(f"--metric val_mcc is only measured on cola, not {task}")
+    return m
+
+
+def check_configs(configs: list[dict]) -> None:
+    """Every distinct setting through the trainables' own checks, before Ray starts."""
+    import trainables
+    from trainables.check import check
+
+    seen = set()
+    for cfg in configs:
+        key = (cfg.get("placement"), cfg.get("fwd"), cfg.get("bwd"))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            check(cfg)
+        except trainables.ConfigError as e:
+            raise UsageError(str(e)) from None
+
+
+def tracking_uri(args) -> str:
+    return args.tracking_uri or schema.default_tracking_uri()
+
+
+def experiment_or_fail(args) -> str:
+    from schema.store import experiment_id
+
+    uri = tracking_uri(args)
+    if experiment_id(uri, args.name, create=False) is None:
+        raise UsageError(f"--name {args.name!r}: no such MLflow experiment in {uri}")
+    return uri
+
+
+def check_metric(metric: str) -> None:
+    if metric not in schema.REPORTED:
+        raise UsageError(f"--metric {metric!r}: must be one of {', '.join(schema.REPORTED)}")
+
+
+def links(text: str | None):
+    from reports.link import LinkError, parse_links
+
+    if not text:
+        return []
+    try:
+        return parse_links(text)
+    except LinkError as e:
+        raise UsageError(str(e)) from None
+
+
+def plan_kwargs(args) -> dict:
+    if args.retries is not None and args.retries < 0:
+        raise UsageError(f"--retries {args.retries}: must be 0 or more")
+    if args.cpus_per_trial <= 0:
+        raise UsageError(f"--cpus-per-trial {args.cpus_per_trial}: must be more than 0")
+    if args.gpus_per_trial < 0:
+        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial}: must be 0 or more")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise UsageError(f"--max-concurrent {args.max_concurrent}: must be at least 1")
+    retries = args.retries if args.retries is not None else (2 if args.address else 0)
+    return dict(
+        tracking_uri=tracking_uri(args),
+        address=args.address,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent=args.max_concurrent,
+        retries=retries,
+        storage=os.path.abspath(args.storage) if args.storage else str(schema.REPO / "ray_results"),
+    )
+
+
+def launch(plan, resume: bool = False) -> int:
+    """Run the plan; the exit status is the number of failed trials (130 when interrupted)."""
+    import time
+
+    from tuning.runner import launch as run_plan
+
+    t0 = time.time()
+    out = run_plan(plan, resume=resume)
+    took = time.time() - t0
+    print(
+        f"sweep {out['sweep']}: {out['finished']} finished, {out['failed']} failed of "
+        f"{out['planned']} planned trials in {took / 60:.1f} min (MLflow experiment {plan.name!r})"
+    )
+    if out["finished"] + out["failed"] < out["planned"]:
+        print(
+            f"interrupted: {out['planned'] - out['finished'] - out['failed']} trials left; resume with "
+            f"`python sweep.py run --space {plan.space} --name {plan.name} --resume` (same flags)",
+            file=sys.stderr,
+        )
+        return 130
+    return min(out["failed"], 125)

@@ -1,0 +1,70 @@
+"""sweep.py report: per config mean ± std over seeds, the paired difference to the baseline
+with its 95% CI, costs, the link model and the Pareto front, from MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import UsageError, add_store_flags, check_metric, experiment_or_fail, fail, links
+
+EPILOG = """the link model (--link): est_batch_s = step_time + (bytes_fwd + bytes_bwd) x batch_size x 8 /
+bandwidth + 2 x latency x cuts; speedup = the same placement's `none` estimate / this one's.
+Compute and transfer are not overlapped (no pipelining): an upper bound on the batch time.
+
+examples:
+  sweep.py report --name cv --link 100mbit,1gbit --plot cv.png
+  sweep.py report --name cv --format json --vs uniform:b=16
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="mean ± std over seeds per config, paired Δ vs the baseline, link model, front",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_store_flags(p)
+    p.add_argument("--metric", default="val_acc")
+    p.add_argument("--vs", default="none", help="the baseline's forward spec for the paired Δ (default none)")
+    p.add_argument("--link", help="estimated batch time and speed-up at links, e.g. 100mbit,1gbit,100mbit+20ms")
+    p.add_argument("--include-stopped", action="store_true", help="count runs a scheduler stopped early")
+    p.add_argument("--format", choices=["md", "csv", "json"], default="md")
+    p.add_argument("--plot", help="PNG: metric vs bits per method, and vs bytes per sample with the front")
+    p.add_argument("--out", help="also write the table to this file")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    import compression
+    from reports import table
+
+    try:
+        uri = experiment_or_fail(args)
+        check_metric(args.metric)
+        lk = links(args.link)
+        vs = str(compression.parse_spec(args.vs))
+    except compression.SpecError as e:
+        return fail(f"--vs: {e}")
+    except UsageError as e:
+        return fail(str(e))
+    rep = table.report(uri, args.name, args.metric, vs=vs, links=lk, include_stopped=args.include_stopped)
+    text = table.render(rep, args.metric, args.format, vs)
+    print(text, end="")
+    files = {
+        f"summary_{args.metric}.md": table.render(rep, args.metric, "md", vs),
+        f"summary_{args.metric}.csv": table.render(rep, args.metric, "csv", vs),
+        f"summary_{args.metric}.json": table.render(rep, args.metric, "json", vs),
+    }
+    if args.plot and not rep.summary.empty:
+        table.plot(rep.summary, args.metric, args.plot, title=args.name)
+        files[Path(args.plot).name] = Path(args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    if not rep.summary.empty:
+        table.save_summary_run(uri, args.name, files)
+    return 0

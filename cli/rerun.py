@@ -1,0 +1,92 @@
+"""sweep.py rerun: bring configs (the top ones, or named by config id) to N distinct seeds,
+into the same experiment."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import (
+    UsageError,
+    add_cluster_flags,
+    add_selection_flags,
+    add_training_flags,
+    check_configs,
+    experiment_or_fail,
+    fail,
+    launch,
+    metric_for,
+    plan_kwargs,
+    training_overrides,
+)
+
+EPILOG = """examples:
+  sweep.py rerun --name ex --top 5 --seeds 3
+  sweep.py rerun --name results-collapse --config-id 6eb330bbf066,acf0c27f58aa --seeds 8
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "rerun",
+        help="bring the top configs (or --config-id) to N seeds, into the same experiment",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--name", required=True, help="MLflow experiment (the sweep's --name)")
+    add_selection_flags(p, top=3)
+    p.add_argument("--config-id", help="comma-separated config ids (report's last column) instead of --top")
+    p.add_argument("--seeds", type=int, required=True, help="seeds 0..N-1 for each config")
+    add_training_flags(p)
+    add_cluster_flags(p)
+    p.set_defaults(func=main, epochs=None)
+
+
+def main(args: argparse.Namespace) -> int:
+    import schema
+    from reports import runs
+    from tuning.runner import Plan
+
+    from .best import select
+
+    if args.seeds < 1:
+        return fail(f"--seeds {args.seeds}: must be at least 1")
+    try:
+        uri = experiment_or_fail(args)
+        done, _ = runs.complete(runs.from_mlflow(uri, args.name), args.include_stopped)
+        if args.config_id:
+            ids = [c.strip() for c in args.config_id.split(",") if c.strip()]
+            unknown = [c for c in ids if c not in set(done["config_id"])]
+            if not ids or unknown:
+                raise UsageError(
+                    f"--config-id {args.config_id!r}: no finished runs for {', '.join(unknown) or 'an empty list'} "
+                    f"in {args.name!r} (see the last column of `sweep.py report --name {args.name}`)"
+                )
+        else:
+            _, top = select(args, uri)
+            ids = list(top["config_id"])
+        trials = []
+        for cid in ids:
+            mine = done[done["config_id"] == cid]
+            have = set(int(s) for s in mine["seed"])  # distinct seeds, as report counts them
+            cfg = schema.config_from_params({schema.CONFIG_PARAM: mine.iloc[0][schema.CONFIG_PARAM]})
+            cfg.update(training_overrides(args))
+            trials += [{**cfg, "seed": s} for s in range(args.seeds) if s not in have]
+        if not trials:
+            print(f"the {len(ids)} configs already have seeds 0..{args.seeds - 1}")
+            return 0
+        check_configs(trials)
+        kwargs = plan_kwargs(args)
+        kwargs["max_epochs"] = max(int(t.get("epochs", 1)) for t in trials)
+        kwargs["asha"] = False
+        plan = Plan(
+            name=args.name,
+            space="rerun",
+            metric=metric_for(trials[0]["task"], args.metric),
+            mode=args.mode,
+            trials=trials,
+            **kwargs,
+        )
+    except UsageError as e:
+        return fail(str(e))
+    print(f"rerun: {len(trials)} trials bring {len(ids)} configs to {args.seeds} seeds")
+    return launch(plan)

@@ -1,0 +1,146 @@
+"""sweep.py run: a sweep, every config x seed as a Ray Tune trial, logged to MLflow."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import (
+    UsageError,
+    add_cluster_flags,
+    add_training_flags,
+    check_configs,
+    fail,
+    launch,
+    metric_for,
+    plan_kwargs,
+    training_overrides,
+)
+
+EPILOG = """examples:
+  sweep.py run --space seed-cv --seeds 3 --name cv
+  sweep.py run --space explore --num-samples 40 --name ex
+  sweep.py run --space explore --objectives val_acc:max,ratio:min --num-samples 40 --name front
+  sweep.py run --space seed-cv --seeds 3 --name cv --resume      # after Ctrl-C or a killed driver
+"""
+
+
+def register(sub) -> None:
+    r = sub.add_parser(
+        "run",
+        help="a sweep: every config x seed as a Ray Tune trial, logged to MLflow",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    r.add_argument("--space", required=True, help="a named space (sweep.py spaces) or a .json file")
+    r.add_argument("--task", help="default: the space's")
+    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--name", default="compsweep", help="MLflow experiment")
+    r.add_argument("--metric", help="objective for Optuna/ASHA (default val_acc; cola: val_mcc)")
+    r.add_argument("--mode", choices=["max", "min"], default="max")
+    r.add_argument(
+        "--objectives", help="Optuna multi-objective search, e.g. val_acc:max,ratio:min (Optuna spaces only)"
+    )
+    r.add_argument("--num-samples", type=int, default=20, help="Optuna trials (explore)")
+    r.add_argument("--asha", action="store_true", help="stop weak trials early (ASHA on epochs)")
+    r.add_argument("--resume", action="store_true", help="continue the interrupted sweep of --name")
+    r.add_argument("--again", action="store_true", help="also run trials that already have a FINISHED run")
+    add_training_flags(r)
+    add_cluster_flags(r)
+    r.set_defaults(func=main, epochs=None)
+
+
+def parse_objectives(text: str) -> list[tuple[str, str]]:
+    import schema
+
+    out = []
+    for term in [t.strip() for t in text.split(",") if t.strip()]:
+        metric, _, mode = term.partition(":")
+        if metric not in schema.REPORTED or mode not in ("max", "min"):
+            raise UsageError(
+                f"--objectives {term!r}: use metric:max|min with a metric from {', '.join(schema.REPORTED)}"
+            )
+        out.append((metric, mode))
+    if len(out) < 2:
+        raise UsageError(f"--objectives {text!r}: give at least two, e.g. val_acc:max,ratio:min")
+    return out
+
+
+def main(args: argparse.Namespace) -> int:
+    import search_spaces
+    import trainables
+    from tuning.runner import ExploreSampler, Plan, latest_file
+
+    try:
+        space = search_spaces.get(args.space)
+        space.validate()
+    except search_spaces.SpaceError as e:
+        return fail(str(e))
+    task = args.task or space.default_task
+    if task not in trainables.TASKS:
+        return fail(f"--task {task!r}: must be one of {', '.join(trainables.TASKS)}")
+    if args.seeds < 1:
+        return fail(f"--seeds {args.seeds}: must be at least 1")
+    if args.num_samples < 1:
+        return fail(f"--num-samples {args.num_samples}: must be at least 1")
+    if not args.name.strip() or "/" in args.name:
+        return fail(f"--name {args.name!r}: must be a non-empty name without '/'")
+    try:
+        metric = metric_for(task, args.metric)
+        objectives = parse_objectives(args.objectives) if args.objectives else None
+        if objectives and space.is_grid:
+            raise UsageError(f"--objectives needs an Optuna space (explore), not the grid {space.name!r}")
+        if objectives and args.asha:
+            raise UsageError("--asha stops trials on one metric and cannot combine with --objectives")
+        base = {**space.training_for(task), **training_overrides(args), "task": task}
+        if task in trainables.NLP_TASKS:  # CV-only defaults of a space do not apply
+            base = {k: v for k, v in base.items() if k not in ("model", "weights", "image_size")}
+        else:
+            base = {k: v for k, v in base.items() if k not in ("max_length", "model_dir")}
+        kwargs = plan_kwargs(args)
+        kwargs["max_epochs"] = int(base.get("epochs", 1))
+        kwargs["asha"] = args.asha
+        cut = trainables.default_placement(task)
+        if space.is_grid:
+            trials = [{**base, "placement": cut, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
+            check_configs(trials)
+            if not args.again and not args.resume:
+                trials = without_finished(trials, kwargs["tracking_uri"], args.name)
+                if not trials:
+                    print(f"every trial already has a FINISHED run in {args.name!r} (--again runs them anyway)")
+                    return 0
+            plan = Plan(name=args.name, space=space.name, metric=metric, mode=args.mode, trials=trials, **kwargs)
+        else:
+            if args.seeds != 1:
+                print("note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds", file=sys.stderr)
+            check_configs([{**base, "fwd": "none", "placement": cut}])
+            plan = Plan(
+                name=args.name,
+                space=space.name,
+                metric=metric,
+                mode=args.mode,
+                sampler=ExploreSampler(space.sample, {**base, "seed": 0}),
+                num_samples=args.num_samples,
+                objectives=objectives,
+                **kwargs,
+            )
+        if args.resume and not latest_file(plan).is_file():
+            return fail(f"--resume: no sweep named {args.name!r} under {plan.storage}")
+    except UsageError as e:
+        return fail(str(e))
+    what = "grid" if space.is_grid else ("Optuna, multi-objective" if objectives else "Optuna")
+    print(f"sweep {args.name!r}: space {space.name}, task {task}, {plan.planned} trials ({what}), metric {metric}")
+    return launch(plan, resume=args.resume)
+
+
+def without_finished(trials: list[dict], uri: str, name: str) -> list[dict]:
+    """Drop (config, seed) pairs that already have a FINISHED run: a run is deterministic per seed,
+    so a second launch of the same sweep fills in what is missing instead of repeating it."""
+    import schema
+    from schema.store import search
+
+    done = {(r.data.tags[schema.TAG_CONFIG_ID], r.data.tags.get(schema.TAG_SEED)) for r in search(uri, name)}
+    left = [t for t in trials if (schema.config_id(t), str(t["seed"])) not in done]
+    if len(left) < len(trials):
+        print(f"skipping {len(trials) - len(left)} trials that already have a FINISHED run in {name!r}")
+    return left

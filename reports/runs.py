@@ -1,0 +1,100 @@
+"""Trial runs as a table: one row per run (from MLflow, or from a runs.csv kept in the repo),
+de-duplicated to one run per (experiment, config, seed), complete runs apart from those a
+scheduler stopped early."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+import schema
+
+KEYS = ("config_id", "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
+RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "stopped_early", "epochs_reached")
+RUN += ("compiled", "batch_size", "cuts", "error", schema.CONFIG_PARAM)
+COLUMNS = (*RUN, *schema.REPORTED)
+
+
+def cuts(placement: str) -> int:
+    """The number of cut points a placement names (each comma-separated term is one)."""
+    return len([t for t in str(placement).split(",") if t.strip()])
+
+
+def frame(runs, experiment: str = "") -> pd.DataFrame:
+    """MLflow runs -> one row per run with the setting, the run's facts and its last metrics."""
+    rows = []
+    for r in runs:
+        t, p, m = r.data.tags, r.data.params, r.data.metrics
+        cfg = schema.config_from_params(p)
+        row = {k: t.get(k, p.get(k, "")) for k in KEYS}
+        row.update(
+            experiment=experiment,
+            task=t.get(schema.TAG_TASK, cfg.get("task", "")),
+            fwd=str(cfg.get("fwd", "")),
+            bwd=str(cfg.get("bwd") or ""),
+            seed=int(t.get(schema.TAG_SEED, -1)),
+            run_id=r.info.run_id,
+            status=r.info.status,
+            start_time=int(r.info.start_time or 0),
+            stopped_early=t.get(schema.TAG_STOPPED, "false") == "true",
+            epochs_reached=int(t.get(schema.TAG_EPOCHS, m.get("epoch", 0)) or 0),
+            compiled=t.get(schema.TAG_COMPILED, ""),
+            batch_size=int(cfg.get("batch_size") or _default_batch(row["task"])),
+            cuts=cuts(cfg.get("placement", row["placement"])),
+            error=t.get(schema.TAG_ERROR, ""),
+        )
+        row[schema.CONFIG_PARAM] = json.dumps(cfg, sort_keys=True)
+        row.update({k: m.get(k, math.nan) for k in schema.REPORTED})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _default_batch(task: str) -> int:
+    from trainables import NLP_TASKS
+    from trainables.cv import DEFAULTS as CV
+    from trainables.nlp import DEFAULTS as NLP
+
+    return int(NLP["batch_size"] if task in NLP_TASKS else CV["batch_size"])
+
+
+def from_mlflow(uri: str, experiment: str, status: str | None = None) -> pd.DataFrame:
+    from schema.store import search
+
+    return frame(search(uri, experiment, status), experiment)
+
+
+def complete(df: pd.DataFrame, include_stopped: bool = False) -> tuple[pd.DataFrame, dict]:
+    """FINISHED runs, one per (experiment, config_id, seed): the latest. Early-stopped runs are
+    left out unless asked for. Returns the rows and what was dropped."""
+    fin = df[df["status"] == "FINISHED"]
+    stopped = fin["stopped_early"].astype(bool)
+    kept = fin if include_stopped else fin[~stopped]
+    kept = kept.sort_values("start_time", kind="stable")
+    unique = kept.drop_duplicates(["experiment", "config_id", "seed"], keep="last")
+    return unique, {"duplicates": len(kept) - len(unique), "stopped": int(stopped.sum()) if not include_stopped else 0}
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    df.sort_values(["experiment", "config_id", "seed", "start_time"]).to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    df = pd.read_csv(path, dtype={k: str for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error")})
+    for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error", "compiled"):
+        df[k] = df[k].fillna("").astype(str)
+    df["stopped_early"] = df["stopped_early"].astype(bool)
+    return df[list(COLUMNS)]
+
+
+def merge(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Union of run tables, one row per run_id (the later source wins)."""
+    frames = [f for f in frames if f is not None and not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=list(COLUMNS))
+    return pd.concat(frames, ignore_index=True).drop_duplicates("run_id", keep="last")

@@ -1,0 +1,106 @@
+"""Per-config statistics over seeds: mean ± sample std and N (distinct seeds), and the paired
+difference to the baseline of the same task and placement over the seeds both have, with a
+Student-t 95% confidence interval (seeds are paired by design: the same seed gives the same
+initialisation and data order in every config)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+import schema
+
+from .runs import KEYS
+
+CONFIDENCE = 0.95
+METHOD_ORDER = {"none": 0, "uniform": 1, "sortquant": 2, "topk": 3, "kmeans": 4, "delta": 5}
+
+
+def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per (experiment, config): <metric>_mean, <metric>_std (ddof=1; NaN for N=1), n
+    (distinct seeds), seeds, the cost columns' means, batch_size and cuts."""
+    cols = [*KEYS, "experiment", f"{metric}_mean", f"{metric}_std", "n", "seeds", *schema.COST, "batch_size", "cuts"]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    g = df.groupby(["experiment", "config_id"], sort=False)
+    out = g[[k for k in KEYS if k != "config_id"] + ["batch_size", "cuts"]].first()
+    out[f"{metric}_mean"] = g[metric].mean()
+    out[f"{metric}_std"] = g[metric].std(ddof=1)
+    out["n"] = g["seed"].nunique()
+    for c in schema.COST:
+        out[c] = g[c].mean()
+    out["seeds"] = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s)))
+    out = out.reset_index()
+    bits = pd.to_numeric(out["bits"], errors="coerce").fillna(0)
+    out = out.assign(_m=out["method"].map(METHOD_ORDER).fillna(9), _b=-bits)
+    out = out.sort_values(["experiment", "task", "placement", "_m", "_b", "fwd", "bwd"], kind="stable")
+    return out.drop(columns=["_m", "_b"]).reset_index(drop=True)[cols]
+
+
+def is_baseline(row, vs: str = "none") -> bool:
+    """The reference of a placement: forward ``vs`` with an uncompressed (or default) backward."""
+    return row["fwd"] == vs and row["bwd"] in ("", "none", "None", vs)
+
+
+def paired_ci(diffs: np.ndarray) -> tuple[float, float, float]:
+    """(mean, CI low, CI high) of paired differences; the CI is NaN below two pairs."""
+    n = len(diffs)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(np.mean(diffs))
+    if n < 2:
+        return mean, math.nan, math.nan
+    sem = float(stats.sem(diffs))
+    if sem == 0.0:
+        return mean, mean, mean
+    lo, hi = stats.t.interval(CONFIDENCE, n - 1, loc=mean, scale=sem)
+    return mean, float(lo), float(hi)
+
+
+def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFrame:
+    """Adds delta_mean, delta_ci_low, delta_ci_high, n_paired and baseline_id: this config minus
+    the baseline of its experiment, task and placement, over the seeds both have."""
+    out = summary.copy()
+    for c in ("delta_mean", "delta_ci_low", "delta_ci_high"):
+        out[c] = math.nan
+    out["n_paired"] = 0
+    out["baseline_id"] = ""
+    if out.empty:
+        return out
+    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric]
+    for i, row in out.iterrows():
+        base = out[
+            (out["experiment"] == row["experiment"])
+            & (out["task"] == row["task"])
+            & (out["placement"] == row["placement"])
+            & out.apply(is_baseline, axis=1, vs=vs)
+        ]
+        if base.empty:
+            continue
+        b = base.iloc[0]
+        mine = per_seed.loc[(row["experiment"], row["config_id"])]
+        theirs = per_seed.loc[(b["experiment"], b["config_id"])]
+        common = sorted(set(mine.index) & set(theirs.index))
+        d = np.array([mine.loc[s] - theirs.loc[s] for s in common], dtype=float)
+        d = d[np.isfinite(d)]
+        mean, lo, hi = paired_ci(d)
+        out.loc[i, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [mean, lo, hi]
+        out.loc[i, "n_paired"] = len(d)
+        out.loc[i, "baseline_id"] = b["config_id"]
+    return out
+
+
+def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple) -> dict:
+    """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, seeds."""
+    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric]
+    try:
+        x, y = per_seed.loc[a], per_seed.loc[b]
+    except KeyError:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "seeds": []}
+    common = sorted(set(x.index) & set(y.index))
+    d = np.array([x.loc[s] - y.loc[s] for s in common], dtype=float)
+    mean, lo, hi = paired_ci(d[np.isfinite(d)])
+    return {"mean": mean, "low": lo, "high": hi, "n": int(np.isfinite(d).sum()), "seeds": common}
