@@ -13,7 +13,7 @@ import pandas as pd
 import schema
 
 KEYS = ("config_id", "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
-RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "stopped_early", "epochs_reached")
+RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", "stopped_early", "epochs_reached")
 RUN += ("compiled", "batch_size", "cuts", "error", schema.CONFIG_PARAM)
 COLUMNS = (*RUN, *schema.REPORTED)
 
@@ -39,6 +39,7 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
             run_id=r.info.run_id,
             status=r.info.status,
             start_time=int(r.info.start_time or 0),
+            end_time=int(r.info.end_time or r.info.start_time or 0),
             stopped_early=t.get(schema.TAG_STOPPED, "false") == "true",
             epochs_reached=int(t.get(schema.TAG_EPOCHS, m.get("epoch", 0)) or 0),
             compiled=t.get(schema.TAG_COMPILED, ""),

@@ -70,7 +70,7 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
     out["baseline_id"] = ""
     if out.empty:
         return out
-    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric]
+    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric].sort_index()
     for i, row in out.iterrows():
         base = out[
             (out["experiment"] == row["experiment"])
@@ -95,7 +95,7 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
 
 def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple) -> dict:
     """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, seeds."""
-    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric]
+    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric].sort_index()
     try:
         x, y = per_seed.loc[a], per_seed.loc[b]
     except KeyError:

@@ -1,84 +1,161 @@
-"""The findings logic of reports.results on summaries made here (known answers)."""
+"""reports/ on run tables made here (known answers): N counts distinct seeds, early-stopped
+runs are out, paired Δ and its t CI, the link model, the front, claims' verdicts, runs.csv."""
 
+import json
+import math
+
+import numpy as np
 import pandas as pd
+import pytest
+from scipy import stats
 
-from reports import results
-from search_spaces.study import CV_CUT, NLP_BOTH, NLP_LAST
-
-
-def summary(rows: dict) -> results.Results:
-    recs = []
-    for (placement, spec), (mean, std, extra) in rows.items():
-        recs.append(
-            {
-                "config_id": f"{placement}|{spec}",
-                "placement": placement,
-                "fwd": spec,
-                "val_acc_mean": mean,
-                "val_acc_std": std,
-                "n": 3,
-                "snr_fwd_db": 30.0,
-                "snr_bwd_db": 20.0,
-                "bytes_fwd": 1000.0,
-                "ratio": 0.25,
-                "step_time": 0.1,
-                "compress_time": extra.get("t", 0.001),
-                "val_majority_mean": extra.get("maj", float("nan")),
-            }
-        )
-    return results.Results(pd.DataFrame(recs), "val_acc")
+from reports import claims, results, runs, table
+from reports.link import LinkError, parse_links
 
 
-def verdict(lines, prefix):
-    line = next(ln for ln in lines if ln.startswith(f"- **{prefix}"))
-    return line.split("*")[5] if line.count("*") >= 6 else line
+def run_rows(spec_values: dict, experiment="exp", task="fashion_mnist", placement="first:1,last:1", **extra):
+    """spec_values: (fwd, bwd) -> list of (seed, val_acc)."""
+    rows = []
+    t = 0
+    for (fwd, bwd), values in spec_values.items():
+        cid = f"{fwd}|{bwd}"
+        for seed, acc in values:
+            t += 1
+            cfg = {"task": task, "fwd": fwd, "bwd": bwd, "placement": placement, "seed": seed, "batch_size": 64}
+            row = {c: "" for c in runs.COLUMNS}
+            row.update(
+                experiment=experiment, config_id=cid, task=task, method=fwd.split(":")[0], bits="8",
+                placement=placement, fwd=fwd, bwd=bwd, seed=seed, run_id=f"r{t}", status="FINISHED",
+                start_time=t, end_time=t + 60_000, stopped_early=False, epochs_reached=3, compiled="false",
+                batch_size=64, cuts=2, config_json=json.dumps(cfg), val_acc=acc, step_time=0.1,
+                compress_time=0.01, bytes_fwd=1000.0 if fwd != "none" else 4000.0,
+                bytes_bwd=1000.0 if bwd != "none" else 4000.0, ratio=0.25, snr_fwd_db=30.0, snr_bwd_db=20.0,
+                buffer_mb=0.0,
+            )  # fmt: skip
+            row.update(extra)
+            rows.append(row)
+    return pd.DataFrame(rows, columns=list(runs.COLUMNS))
 
 
-def test_cv_findings_hold_when_the_numbers_say_so():
-    cv = summary(
+def test_n_counts_distinct_seeds_and_duplicates_are_reported():
+    df = run_rows({("none", "none"): [(0, 0.7), (1, 0.72)], ("uniform:b=8", "none"): [(0, 0.5), (0, 0.6), (1, 0.62)]})
+    rep = table.build(df, "val_acc")
+    row = rep.summary[rep.summary["fwd"] == "uniform:b=8"].iloc[0]
+    assert row["n"] == 2 and row["seeds"] == "0,1"  # seed 0 once: the latest run (0.6)
+    assert row["val_acc_mean"] == pytest.approx(0.61)
+    assert any("1 duplicate" in n for n in rep.notes)
+
+
+def test_early_stopped_runs_are_out_of_the_means():
+    df = run_rows({("none", "none"): [(0, 0.7), (1, 0.7)], ("uniform:b=4", "none"): [(0, 0.2), (1, 0.6)]})
+    df.loc[(df["fwd"] == "uniform:b=4") & (df["seed"] == 0), ["stopped_early", "epochs_reached"]] = [True, 1]
+    rep = table.build(df, "val_acc")
+    row = rep.summary[rep.summary["fwd"] == "uniform:b=4"].iloc[0]
+    assert row["n"] == 1 and row["val_acc_mean"] == pytest.approx(0.6)
+    assert any("early-stopped" in n for n in rep.notes)
+    assert table.build(df, "val_acc", include_stopped=True).summary.set_index("fwd").loc["uniform:b=4", "n"] == 2
+
+
+def test_paired_difference_and_t_interval():
+    base = [(s, v) for s, v in enumerate([0.70, 0.72, 0.69, 0.71])]
+    other = [(s, v) for s, v in enumerate([0.66, 0.70, 0.64, 0.69])]
+    df = run_rows({("none", "none"): base, ("uniform:b=8", "uniform:b=8"): other})
+    s = table.build(df, "val_acc").summary.set_index("fwd")
+    d = np.array([o[1] - b[1] for o, b in zip(other, base, strict=True)])
+    lo, hi = stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=stats.sem(d))
+    r = s.loc["uniform:b=8"]
+    assert r["delta_mean"] == pytest.approx(d.mean()) and r["n_paired"] == 4
+    assert (r["delta_ci_low"], r["delta_ci_high"]) == pytest.approx((lo, hi))
+    assert s.loc["none", "delta_mean"] == 0
+
+
+def test_link_model_and_speedup_follow_the_formula():
+    df = run_rows({("none", "none"): [(0, 0.7)], ("uniform:b=8", "uniform:b=8"): [(0, 0.7)]})
+    links = parse_links("100mbit,1gbit+20ms")
+    s = table.build(df, "val_acc", links=links).summary.set_index("fwd")
+    for fwd, bytes_total in (("none", 8000.0), ("uniform:b=8", 2000.0)):
+        est = 0.1 + bytes_total * 64 * 8 / 100e6
+        assert s.loc[fwd, "est_batch_s_100mbit"] == pytest.approx(est)
+        assert s.loc[fwd, "est_batch_s_1gbit_20ms"] == pytest.approx(0.1 + bytes_total * 64 * 8 / 1e9 + 2 * 0.02 * 2)
+    sp = s.loc["none", "est_batch_s_100mbit"] / s.loc["uniform:b=8", "est_batch_s_100mbit"]
+    assert s.loc["uniform:b=8", "speedup_100mbit"] == pytest.approx(sp)
+    assert s.loc["none", "speedup_100mbit"] == pytest.approx(1.0)
+    with pytest.raises(LinkError, match="100mbps"):
+        parse_links("100mbps")
+
+
+def test_pareto_front():
+    df = run_rows(
         {
-            (CV_CUT, "none"): (0.90, 0.01, {}),
-            (CV_CUT, "uniform:b=16"): (0.895, 0.01, {}),
-            (CV_CUT, "uniform:b=10"): (0.60, 0.02, {}),
-            (CV_CUT, "uniform:b=9"): (0.50, 0.02, {}),
-            (CV_CUT, "sortquant:b=6,s=2"): (0.90, 0.01, {}),
-            (CV_CUT, "sortquant:b=2,s=2"): (0.86, 0.01, {"t": 0.001}),
-            (CV_CUT, "uniform:b=4"): (0.70, 0.01, {}),
-            (CV_CUT, "kmeans:b=4,iters=20"): (0.865, 0.01, {"t": 0.01}),
-            (CV_CUT, "topk:r=0.5"): (0.90, 0.01, {}),
-            (CV_CUT, "topk:r=0.2"): (0.87, 0.005, {}),
+            ("none", "none"): [(0, 0.70)],  # most accurate: on the front
+            ("uniform:b=8", "uniform:b=8"): [(0, 0.69)],  # fewer bytes: on the front
+            ("uniform:b=4", "none"): [(0, 0.60)],  # more bytes than uniform:b=8 and worse: off
         }
     )
-    lines = results.finding_lines(cv, None)
-    assert "*holds*" in lines[0] and "*holds*" in lines[1] and "*holds*" in lines[2] and "*holds*" in lines[3]
-    assert "not testable here" in lines[4]  # NLP top-k: no NLP results
+    s = table.build(df, "val_acc").summary.set_index("fwd")
+    assert bool(s.loc["none", "pareto"]) and bool(s.loc["uniform:b=8", "pareto"])
+    assert not bool(s.loc["uniform:b=4", "pareto"])
 
 
-def test_findings_do_not_hold_when_nothing_collapses():
-    cv = summary(
+@pytest.mark.parametrize(
+    "relation,low,high,margin,expect",
+    [
+        ("matches", -0.005, 0.008, 0.01, "holds"),
+        ("matches", -0.02, 0.005, 0.01, None),
+        ("matches", -0.08, -0.03, 0.01, "does not hold"),
+        ("loses", -0.05, -0.01, 0.01, "holds"),
+        ("loses", -0.05, 0.01, 0.01, None),
+        ("loses", 0.0, 0.02, 0.01, "does not hold"),
+        ("beats", 0.01, 0.05, 0.01, "holds"),
+        ("beats", -0.03, -0.001, 0.01, "does not hold"),
+        ("collapses", -0.5, -0.3, 0.05, "holds"),
+        ("collapses", -0.3, -0.01, 0.05, None),
+        ("collapses", -0.04, 0.01, 0.05, "does not hold"),
+        ("matches", math.nan, math.nan, 0.01, None),
+    ],
+)
+def test_verdicts(relation, low, high, margin, expect):
+    assert claims.judge(relation, low, high, margin) == expect
+
+
+def test_claim_on_runs_gives_numbers_and_a_rerun_command():
+    df = run_rows(
         {
-            (CV_CUT, "none"): (0.80, 0.01, {}),
-            (CV_CUT, "uniform:b=16"): (0.80, 0.01, {}),
-            (CV_CUT, "uniform:b=10"): (0.80, 0.01, {}),
-            (CV_CUT, "uniform:b=9"): (0.79, 0.01, {}),
+            ("none", "none"): [(0, 0.70), (1, 0.72), (2, 0.71)],
+            ("uniform:b=8", "uniform:b=8"): [(0, 0.10), (1, 0.12), (2, 0.10)],
+            ("uniform:b=8,round=stochastic", "uniform:b=8,round=stochastic"): [(0, 0.69), (1, 0.74), (2, 0.66)],
         }
     )
-    assert "*does not hold*" in results.finding_lines(cv, None)[0]
+    rep = table.build(df, "val_acc")
+    none = claims.Config("none", "none")
+    collapse = claims.Claim("exp", "fashion_mnist", "8-bit collapses", claims.Config("uniform:b=8", "uniform:b=8"),
+                            "collapses", none, 0.05)  # fmt: skip
+    v = claims.verdict(collapse, rep.summary, rep.runs)
+    assert v.verdict == "holds" and v.n == 3 and v.mean == pytest.approx(-0.6033, abs=1e-3)
+    sto = "uniform:b=8,round=stochastic"
+    noisy = claims.Claim("exp", "fashion_mnist", "stochastic matches", claims.Config(sto, sto), "matches", none, 0.01)
+    v = claims.verdict(noisy, rep.summary, rep.runs)
+    assert v.verdict == "inconclusive at N=3"
+    assert "sweep.py rerun --name exp --config-id " in claims.fmt(v) and "--seeds 6" in claims.fmt(v)
+    missing = claims.Claim("exp", "fashion_mnist", "x", claims.Config("uniform:b=2"), "matches", none)
+    assert claims.verdict(missing, rep.summary, rep.runs).verdict == "not run"
 
 
-def test_nlp_collapse_to_majority_and_last_layer_ranking():
-    nlp = summary(
-        {
-            (NLP_BOTH, "none"): (0.70, 0.01, {}),
-            (NLP_BOTH, "uniform:b=10"): (0.70, 0.01, {}),
-            (NLP_BOTH, "uniform:b=8"): (0.69, 0.01, {}),
-            (NLP_BOTH, "uniform:b=4"): (0.55, 0.0, {"maj": 0.56}),
-            (NLP_LAST, "uniform:b=6"): (0.60, 0.01, {}),
-            (NLP_LAST, "sortquant:b=3,s=3"): (0.65, 0.01, {}),
-            (NLP_LAST, "kmeans:b=6,iters=50"): (0.69, 0.01, {}),
-            (NLP_LAST, "kmeans:b=6,iters=100"): (0.68, 0.01, {}),
-        }
-    )
-    lines = results.finding_lines(None, nlp)
-    assert "*holds*" in lines[-2] and "majority-class rate of 56.0%" in lines[-2]
-    assert "*holds*" in lines[-1]
+def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
+    df = run_rows(
+        {("none", "none"): [(s, 0.7 + 0.01 * s) for s in range(5)],
+         ("uniform:b=8", "uniform:b=8"): [(s, 0.1) for s in range(5)],
+         ("none", "uniform:b=8"): [(s, 0.12) for s in range(5)]},
+        experiment="results-collapse",
+    )  # fmt: skip
+    csv = tmp_path / "runs.csv"
+    runs.write_csv(df, csv)
+    back = runs.read_csv(csv)
+    assert len(back) == 15 and set(back["experiment"]) == {"results-collapse"}
+    out = tmp_path / "page"
+    assert results.main(["--from", str(csv), "--out", str(out), "--readme", ""]) == 0
+    page = (out / "README.md").read_text()
+    assert "8-bit min-max uniform both ways collapses** — *holds*" in page
+    assert "8 bits on the backward only collapses** — *holds*" in page
+    assert "Rows missing or short of 5 seeds" in page and "not run" in page
+    assert (out / "results-collapse-fashion_mnist.png").stat().st_size > 10_000

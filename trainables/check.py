@@ -79,4 +79,39 @@ def check(config: dict) -> None:
         raise ConfigError(str(e)) from None
 
 
-__all__ = ["check"]
+def cut_shapes(config: dict) -> list[tuple[str, list[int]]]:
+    """CV: the activation shape at each cut of a config (model on the meta device, no weights,
+    no data): what a boundary sends per batch."""
+    import torch
+
+    from . import cv
+    from .placement import resolve
+
+    cfg = {**cv.DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    name = cfg["model"]
+    with torch.device("meta"):
+        if name == "efficientnet_lite0":
+            from efficientnet_lite_pytorch import EfficientNet
+
+            model = EfficientNet.from_name("efficientnet-lite0", num_classes=10)
+        else:
+            from torchvision.models import mobilenet_v2
+
+            model = mobilenet_v2(num_classes=10)
+        shapes: list[tuple[str, list[int]]] = []
+        handles = []
+        for cut in resolve(model, cfg["placement"] or default_placement(cfg["task"])):
+            if cut.pre:
+                h = cut.module.register_forward_pre_hook(lambda m, i, n=cut.name: shapes.append((n, list(i[0].shape))))
+            else:
+                h = cut.module.register_forward_hook(lambda m, i, o, n=cut.name: shapes.append((n, list(o.shape))))
+            handles.append(h)
+        size = int(cfg["image_size"])
+        model.eval()
+        model(torch.empty(int(cfg["batch_size"]), 3, size, size))
+        for h in handles:
+            h.remove()
+    return shapes
+
+
+__all__ = ["check", "cut_shapes"]

@@ -1,0 +1,92 @@
+# ruff: noqa: E501  (a table of claims: one claim per line reads best)
+"""The claims the results page tests, as data: the published study's, and ours on why uniform
+quantization collapses and on what goes beyond the study. Margins: ``matches`` within 1 point
+of accuracy, ``collapses`` a loss of more than 5 points."""
+
+from __future__ import annotations
+
+from search_spaces.beyond import BWD as UNBIASED_BWD
+from search_spaces.study import CV_CUT, NLP_BOTH
+
+from .claims import Claim
+from .claims import Config as C
+
+M, BIG = 0.01, 0.05
+FM, RT = "fashion_mnist", "rotten_tomatoes"
+NONE = C("none", "none")
+AQ6, AQ4 = "uniform:b=6,range=absmax,round=stochastic", "uniform:b=4,range=absmax,round=stochastic"
+
+
+def _both(spec: str) -> C:
+    return C(spec, spec)
+
+
+STUDY = [
+    Claim("results-cv", FM, "CV: 16-bit uniform matches the baseline", C("uniform:b=16", "", CV_CUT), "matches",
+          C("none", "", CV_CUT), M, source="study"),
+    Claim("results-cv", FM, "CV: 9-bit uniform collapses (32 px cut)", C("uniform:b=9", "", CV_CUT), "collapses",
+          C("none", "", CV_CUT), BIG, source="study"),
+    Claim("results-cv", FM, "CV: sort quantization 6+2 matches the baseline", C("sortquant:b=6,s=2", "", CV_CUT),
+          "matches", C("none", "", CV_CUT), M, source="study"),
+    Claim("results-cv", FM, "CV: top-k 50% matches the baseline", C("topk:r=0.5", "", CV_CUT), "matches",
+          C("none", "", CV_CUT), M, source="study"),
+    Claim("results-nlp", RT, "NLP: 8-bit uniform matches the baseline", C("uniform:b=8", "", NLP_BOTH), "matches",
+          C("none", "", NLP_BOTH), M, source="study"),
+    Claim("results-nlp", RT, "NLP: 4-bit uniform collapses", C("uniform:b=4", "", NLP_BOTH), "collapses",
+          C("none", "", NLP_BOTH), BIG, source="study"),
+    Claim("results-cv224", FM, "CV at the study's cut size: 16-bit uniform matches the baseline", _both("uniform:b=16"),
+          "matches", C("none", "none"), M, source="study"),
+    Claim("results-cv224", FM, "CV at the study's cut size: 10-bit uniform collapses", _both("uniform:b=10"),
+          "collapses", C("none", "none"), BIG, source="study"),
+    Claim("results-cv224", FM, "CV at the study's cut size: 9-bit uniform collapses", _both("uniform:b=9"),
+          "collapses", C("none", "none"), BIG, source="study"),
+]  # fmt: skip
+
+COLLAPSE = [
+    Claim("results-collapse", FM, "8-bit min-max uniform both ways collapses", _both("uniform:b=8"), "collapses", NONE, BIG),
+    Claim("results-collapse", FM, "8 bits on the forward only matches the baseline", C("uniform:b=8", "none"), "matches", NONE, M),
+    Claim("results-collapse", FM, "8 bits on the backward only collapses", C("none", "uniform:b=8"), "collapses", NONE, BIG),
+    Claim("results-collapse", FM, "8 bits with stochastic (unbiased) rounding matches", _both("uniform:b=8,round=stochastic"),
+          "matches", NONE, M),
+    Claim("results-collapse", FM, "8 bits on a symmetric grid with zero as a code (absmax) matches",
+          _both("uniform:b=8,range=absmax"), "matches", NONE, M),
+    Claim("results-collapse", FM, "8-bit min-max with the range clipped at 99.9% still collapses", _both("uniform:b=8,clip=99.9"),
+          "collapses", NONE, BIG),
+    Claim("results-collapse", FM, "4-bit min-max uniform both ways collapses", _both("uniform:b=4"), "collapses", NONE, BIG),
+    Claim("results-collapse", FM, "4 bits on the backward only collapses", C("none", "uniform:b=4"), "collapses", NONE, BIG),
+    Claim("results-collapse", FM, "4 bits with stochastic rounding beats round-to-nearest",
+          _both("uniform:b=4,round=stochastic"), "beats", _both("uniform:b=4"), M),
+    Claim("results-collapse", FM, "4 bits absmax beats min-max", _both("uniform:b=4,range=absmax"), "beats", _both("uniform:b=4"), M),
+    Claim("results-collapse", RT, "NLP: 4-bit min-max both ways collapses", _both("uniform:b=4"), "collapses", NONE, BIG),
+    Claim("results-collapse", RT, "NLP: 4 bits with stochastic rounding beats round-to-nearest",
+          _both("uniform:b=4,round=stochastic"), "beats", _both("uniform:b=4"), M),
+    Claim("results-collapse", RT, "NLP: 4 bits absmax beats min-max", _both("uniform:b=4,range=absmax"), "beats",
+          _both("uniform:b=4"), M),
+    Claim("results-collapse", RT, "NLP: 6-bit min-max both ways matches the baseline", _both("uniform:b=6"), "matches", NONE, M),
+    Claim("results-cv224", FM, "CV at the study's cut size: 8 bits stochastic matches the baseline",
+          _both("uniform:b=8,round=stochastic"), "matches", C("none", "none"), M),
+    Claim("results-cv224", FM, "CV at the study's cut size: 8 bits absmax matches the baseline",
+          _both("uniform:b=8,range=absmax"), "matches", C("none", "none"), M),
+]  # fmt: skip
+
+BEYOND = [
+    Claim("results-beyond", task, f"{name}: AQ-SGD delta at 3 bits matches the baseline", C("delta:b=3", UNBIASED_BWD),
+          "matches", NONE, M)
+    for task, name in ((FM, "CV"), (RT, "NLP"))
+] + [
+    Claim("results-beyond", task, f"{name}: AQ-SGD 3/6 bits (its CoLA setting) matches the baseline", C("delta:b=3", AQ6),
+          "matches", NONE, M)
+    for task, name in ((FM, "CV"), (RT, "NLP"))
+] + [
+    Claim("results-beyond", FM, "CV: AQ-SGD 2/4 bits matches the baseline", C("delta:b=2", AQ4), "matches", NONE, M),
+    Claim("results-beyond", FM, "CV: at 3 bits, AQ-SGD delta beats direct min-max", C("delta:b=3", UNBIASED_BWD), "beats",
+          C("uniform:b=3", UNBIASED_BWD), M),
+    Claim("results-beyond", FM, "CV: at 3 bits, absmax beats min-max", C("uniform:b=3,range=absmax", UNBIASED_BWD), "beats",
+          C("uniform:b=3", UNBIASED_BWD), M),
+    Claim("results-beyond", FM, "CV: at 3 bits, k-means beats min-max", C("kmeans:b=3,iters=20", UNBIASED_BWD), "beats",
+          C("uniform:b=3", UNBIASED_BWD), M),
+    Claim("results-beyond", RT, "NLP: at 3 bits, AQ-SGD delta beats direct min-max", C("delta:b=3", UNBIASED_BWD), "beats",
+          C("uniform:b=3", UNBIASED_BWD), M),
+]  # fmt: skip
+
+CLAIMS = STUDY + COLLAPSE + BEYOND
