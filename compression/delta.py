@@ -17,11 +17,25 @@ from __future__ import annotations
 
 import torch
 
-from .base import Compressor
+from .base import Compressor, Lazy, check_finite
 from .payload import Payload, header_nbytes
-from .uniform import Uniform
+from .uniform import Uniform, half_levels
 
 BUFFER_DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
+
+
+def _fused_step(x, m, lim: int):
+    """AQ-SGD's default step in one pass over the data (absmax per tensor, nearest): the new
+    reconstruction m + Q(x - m) in the buffer's dtype and as fp32, and max|x - m|."""
+    mf = m.float()
+    d = x - mf
+    a = d.abs().amax()
+    step = torch.where(a > 0, a / lim, torch.ones_like(a))
+    new = (mf + torch.round(d / step).clamp(-lim, lim) * step).to(m.dtype)
+    return new, new.float(), a
+
+
+_fused = Lazy(_fused_step)
 
 
 class Delta(Compressor):
@@ -33,6 +47,8 @@ class Delta(Compressor):
         self.buffer_dtype = BUFFER_DTYPES[spec.params["buffer"]]
         self.buf: torch.Tensor | None = None  # [capacity, *row]
         self.seen: torch.Tensor | None = None  # bool [capacity]
+        inner = self.inner
+        self._fusable = inner.absmax and inner.group == "tensor" and not inner.stochastic and inner.clip >= 100
 
     # --- the direct path (no ids): the inner quantizer ---------------------------
     def roundtrip(self, x):
@@ -82,6 +98,12 @@ class Delta(Compressor):
         at = self._ensure(ids, x.shape[1:], x.device)
         xf = x.detach().to(torch.float32)
         was = self.seen[ids]
+        whole_rows = tuple(self.buf.shape[1:]) == tuple(x.shape[1:])
+        if whole_rows and bool(was.all()) and self._fusable:
+            stored, out, a = _fused(x.numel(), xf, self.buf.index_select(0, ids), half_levels(self.inner.b))
+            check_finite(xf, a, a)
+            self.buf.index_copy_(0, ids, stored)
+            return out, was
         m = self.buf[at].to(torch.float32)
         if bool(was.all()):
             q, _ = self.inner.roundtrip(xf - m)
@@ -102,9 +124,11 @@ class Delta(Compressor):
     def roundtrip_ids(self, x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Training: the receiver's reconstruction (with x's strides) and the exact payload bytes."""
         out, was = self._step(x, ids)
-        y = torch.empty_like(x)
-        y.copy_(out)
-        return y, self.nbytes_ids(x.shape, int(was.sum()))
+        if out.dtype != x.dtype or out.stride() != x.stride():
+            y = torch.empty_like(x)
+            y.copy_(out)
+            out = y
+        return out, self.nbytes_ids(x.shape, int(was.sum()))
 
     def nbytes_ids(self, shape, n_seen: int) -> int:
         shape = torch.Size(shape)
