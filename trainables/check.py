@@ -21,10 +21,16 @@ def check(config: dict) -> None:
         raise ConfigError(f"task={task!r}: must be one of {', '.join(TASKS)}")
     for key in ("fwd", "bwd"):
         if config.get(key) is not None:
+            if not str(config[key]).strip():
+                raise ConfigError(f"{key}='': give a spec such as uniform:b=8 (or none)")
             try:
                 compression.parse_spec(config[key])
             except compression.SpecError as e:
                 raise ConfigError(f"{key}: {e}") from None
+    try:
+        compression.Boundary(config.get("fwd") or "none", config.get("bwd") or None)
+    except ValueError as e:  # fwd/bwd combinations: mask needs topk, delta is forward only
+        raise ConfigError(str(e)) from None
     root = config.get("root")
     if root is not None and not Path(root).is_dir():
         raise ConfigError(f"root={root!r}: no such directory")
@@ -34,28 +40,12 @@ def check(config: dict) -> None:
         if task == "cifar10" and not (root and (Path(root) / "cifar-10-batches-py").is_dir()):
             raise ConfigError(f"cifar10: --root {root!r} must hold the official cifar-10-batches-py/ folder")
         if task == "fashion_mnist":
-            d = Path(root or cv.FASHION_MNIST_DIR)
-            if not (d / "train-images-idx3-ubyte.gz").is_file():
-                raise ConfigError(
-                    f"fashion_mnist: {d}/train-images-idx3-ubyte.gz not found; install "
-                    "Debian's dataset-fashion-mnist (make setup does) or pass --root"
-                )
-        name = config.get("model", cv.DEFAULTS["model"])
-        if name == "mobilenet_v2":
-            from torchvision.models import mobilenet_v2
-
-            with torch.device("meta"):
-                model = mobilenet_v2(num_classes=10)
-        elif name == "efficientnet_lite0":
-            from efficientnet_lite_pytorch import EfficientNet
-
-            with torch.device("meta"):
-                model = EfficientNet.from_name("efficientnet-lite0", num_classes=10)
-        else:
-            raise ConfigError(f"model={name!r}: CV models are {', '.join(cv.MODELS)}")
-        w = config.get("weights")
-        if w not in (None, "", "none", "imagenet") and not Path(w).is_file():
-            raise ConfigError(f"weights={w!r}: no such file")
+            cv.load_fashion_mnist(root, train=True)
+            cv.load_fashion_mnist(root, train=False)
+        name = config.get("model") or cv.DEFAULTS["model"]
+        cv.load_weights(name, config.get("weights"))  # the trainable's own check of the file
+        with torch.device("meta"):
+            model = cv._architecture(name, 10)
     else:
         from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -65,6 +55,8 @@ def check(config: dict) -> None:
             sub = {"cola": "CoLA", "rte": "RTE"}[task]
             if not root or not (Path(root) / sub / "train.tsv").is_file():
                 raise ConfigError(f"{task}: --root {root!r} must hold {sub}/train.tsv and {sub}/dev.tsv (GLUE)")
+            for split in ("train", "dev"):  # the trainable's own reader: columns, labels, non-empty
+                nlp.load_glue(task, root, split)
         else:
             nlp.rotten_tomatoes_file(root)
         model_dir = config.get("model_dir") or nlp.default_model_dir()

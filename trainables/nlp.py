@@ -63,20 +63,47 @@ Examples = tuple[list[str], list[str] | None, list[int]]
 def _tsv(path: Path, header: bool) -> pd.DataFrame:
     if not path.is_file():
         raise ConfigError(f"{path}: not found (GLUE TSV layout: <root>/CoLA/train.tsv, <root>/RTE/dev.tsv)")
-    return pd.read_csv(
-        path, sep="\t", quoting=csv.QUOTE_NONE, header=0 if header else None, keep_default_na=False, dtype=str
-    )
+    try:
+        df = pd.read_csv(
+            path, sep="\t", quoting=csv.QUOTE_NONE, header=0 if header else None, keep_default_na=False, dtype=str
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not a readable TSV ({str(e).splitlines()[0]})") from None
+    if df.empty:
+        raise ConfigError(f"{path}: no examples")
+    return df
+
+
+RTE_LABELS = {"entailment": 0, "not_entailment": 1}
 
 
 def load_glue(task: str, root: str | None, split: str) -> Examples:
+    """GLUE CoLA (no header: source, label 0/1, original label, sentence) or RTE (header:
+    index, sentence1, sentence2, label entailment/not_entailment); ConfigError names the file,
+    the line and what is allowed."""
     if not root:
         raise ConfigError(f"task={task}: --root must name the GLUE folder (with CoLA/ and RTE/)")
-    if task == "cola":  # no header: source, label, original label, sentence
-        df = _tsv(Path(root) / "CoLA" / f"{split}.tsv", header=False)
+    if task == "cola":
+        path = Path(root) / "CoLA" / f"{split}.tsv"
+        df = _tsv(path, header=False)
+        if df.shape[1] != 4:
+            raise ConfigError(f"{path}: {df.shape[1]} columns; CoLA has 4 (source, label, original label, sentence)")
+        bad = ~df[1].isin(["0", "1"])
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise ConfigError(f"{path}: line {i + 1}: label {df[1].iloc[i]!r}; CoLA labels are 0 or 1")
         return df[3].tolist(), None, df[1].astype(int).tolist()
-    df = _tsv(Path(root) / "RTE" / f"{split}.tsv", header=True)
-    labels = [0 if v == "entailment" else 1 for v in df["label"]]
-    return df["sentence1"].tolist(), df["sentence2"].tolist(), labels
+    path = Path(root) / "RTE" / f"{split}.tsv"
+    df = _tsv(path, header=True)
+    missing = [c for c in ("sentence1", "sentence2", "label") if c not in df.columns]
+    if missing:
+        raise ConfigError(f"{path}: no column {', '.join(missing)}; RTE has index, sentence1, sentence2, label")
+    bad = ~df["label"].isin(list(RTE_LABELS))
+    if bad.any():
+        i = int(bad.to_numpy().nonzero()[0][0])
+        allowed = ", ".join(RTE_LABELS)
+        raise ConfigError(f"{path}: line {i + 2}: label {df['label'].iloc[i]!r}; RTE labels are {allowed}")
+    return df["sentence1"].tolist(), df["sentence2"].tolist(), [RTE_LABELS[v] for v in df["label"]]
 
 
 def rotten_tomatoes_file(root: str | None) -> Path:
