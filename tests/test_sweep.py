@@ -93,6 +93,16 @@ def test_sweep_report_best_rerun(env):
         assert records[cid]["n"] == 2
         assert records[cid]["val_acc_mean"] == pytest.approx(statistics.mean(values))
         assert records[cid]["val_acc_std"] == pytest.approx(statistics.stdev(values))
+    # the link model and the front, on every row, matching the formula
+    linked = json.loads(cli(d, "report", "--name", "s1", "--link", "100mbit", "--format", "json").stdout)
+    for rec in linked:
+        wire = (rec["bytes_fwd"] + rec["bytes_bwd"]) * rec["batch_size"] * 8 / 100e6
+        assert rec["est_batch_s_100mbit"] == pytest.approx(rec["step_time"] + wire)
+        assert rec["batch_size"] == 16 and "pareto" in rec and "speedup_100mbit" in rec
+        assert rec["cuts"] == len(rec["placement"].split(","))
+    budget = json.loads(cli(d, "best", "--name", "s1", "--max-ratio", "0.2", "--format", "json").stdout)
+    assert budget and all(rec["ratio"] <= 0.2 for rec in budget)
+    assert {r["config_id"] for r in budget} < {r["config_id"] for r in linked}
     md = cli(d, "report", "--name", "s1", "--plot", str(d / "p.png"))
     assert md.returncode == 0 and "| placement |" in md.stdout and (d / "p.png").stat().st_size > 10_000
 
@@ -250,3 +260,80 @@ def test_explore_optuna_with_asha(env):
 
         spec = compression.parse_spec(x.data.params["fwd"])
         assert x.data.tags["method"] == spec.method and x.data.params["seed"] == "0"
+
+
+def test_experiments_open_on_the_runs_table(env):
+    """MLflow 3 shows an experiment without a kind as a GenAI overview; ours are model training."""
+    import os
+
+    d, _ = env
+    assert runs(d, "s1") or runs(d, "f1")
+    name = "s1" if runs(d, "s1") else "f1"
+    os.environ["_MLFLOW_SERVER_FILE_STORE"] = f"sqlite:///{d / 'mlflow.db'}"
+    from mlflow.server import app
+
+    r = app.test_client().get("/api/2.0/mlflow/experiments/get-by-name", query_string={"experiment_name": name})
+    assert r.status_code == 200, r.data
+    tags = {t["key"]: t["value"] for t in r.get_json()["experiment"]["tags"]}
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_multi_objective_optuna_marks_the_front(env):
+    d, root = env
+    r = cli(
+        d, "run", "--space", "explore", "--objectives", "val_acc:max,ratio:min", "--num-samples", "3",
+        "--seeds", "1", "--name", "mo", "--root", str(root), "--model", "mobilenet_v2", "--epochs", "1",
+        "--limit-train", "32", "--limit-val", "16", "--batch-size", "16",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "multi-objective" in r.stdout
+    assert len(runs(d, "mo")) == 3
+    rep = json.loads(cli(d, "report", "--name", "mo", "--format", "json").stdout)
+    top = max(x["val_acc_mean"] for x in rep)  # the cheapest of the most accurate is always on it
+    best = min((x for x in rep if x["val_acc_mean"] == top), key=lambda x: x["bytes_fwd"] + x["bytes_bwd"])
+    assert best["pareto"]
+    for x in rep:  # and nothing on the front is dominated
+        if x["pareto"]:
+            assert not any(
+                y["val_acc_mean"] >= x["val_acc_mean"]
+                and y["bytes_fwd"] + y["bytes_bwd"] < x["bytes_fwd"] + x["bytes_bwd"]
+                for y in rep
+            )
+
+
+def test_lost_worker_resumes_from_its_checkpoint_in_the_same_run(env):
+    """SIGKILL the process running a trial mid-trial: with --retries the trial resumes from its
+    last epoch checkpoint, in the same MLflow run, each epoch logged once."""
+    import os
+
+    import psutil
+
+    d, root = env
+    training = {**TRAINING, "epochs": 4, "limit_train": 64}
+    space = space_file(d, [{"fwd": "uniform:b=6", "placement": "first:1"}], training)
+    uri = f"sqlite:///{d / 'mlflow.db'}"
+    cmd = [sys.executable, str(REPO / "sweep.py"), "run", "--space", space, "--root", str(root), "--seeds", "1",
+           "--name", "lost", "--tracking-uri", uri, "--storage", str(d / "ray"), "--retries", "1"]  # fmt: skip
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=_env())
+    c = MlflowClient(uri)
+    killed = None
+    deadline = time.time() + 240
+    while killed is None and time.time() < deadline and p.poll() is None:
+        time.sleep(0.5)
+        exp = c.get_experiment_by_name("lost")
+        found = c.search_runs([exp.experiment_id]) if exp else []
+        if found and c.get_metric_history(found[0].info.run_id, "epoch"):
+            workers = [
+                q for q in psutil.Process(p.pid).children(recursive=True)
+                if "ImplicitFunc" in " ".join(q.cmdline()) or "tune_trainable" in " ".join(q.cmdline())
+            ]  # fmt: skip
+            if workers:
+                killed = workers[0].pid
+                os.kill(killed, signal.SIGKILL)
+    out = p.communicate(timeout=300)[0]
+    assert killed is not None, out
+    assert p.returncode == 0, out
+    done = runs(d, "lost", status=None)
+    assert len(done) == 1 and done[0].info.status == "FINISHED"
+    epochs = [int(m.value) for m in c.get_metric_history(done[0].info.run_id, "epoch")]
+    assert sorted(epochs) == [1, 2, 3, 4]  # each epoch once: epoch 1 was not redone
