@@ -1,4 +1,5 @@
-"""Optuna over method, bits, split bits, placement and prune ratio (b + s <= 16 enforced)."""
+"""Optuna over method, bits, split bits, placement, prune ratio, and (uniform, AQ-SGD delta)
+range, rounding and clipping; b + s <= 16 is built into what is asked."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ PLACEMENTS = ["first:1", "last:1", "first:1,last:1", "first:2,last:2", "last:2"]
 
 def sample(trial) -> dict:
     """Define-by-run: the constraints are built into what is asked, so no sample is invalid."""
-    method = trial.suggest_categorical("method", ["uniform", "sortquant", "topk", "kmeans"])
+    method = trial.suggest_categorical("method", ["uniform", "sortquant", "topk", "kmeans", "delta"])
     placement = trial.suggest_categorical("placement", PLACEMENTS)
-    if method == "uniform":
-        fwd = f"uniform:b={trial.suggest_int('bits', 2, 16)}"
+    row: dict = {"placement": placement}
+    if method in ("uniform", "delta"):
+        bits = trial.suggest_int("bits", 2, 16)
+        rng = trial.suggest_categorical("range", ["minmax", "absmax"])
+        rnd = trial.suggest_categorical("round", ["nearest", "stochastic"])
+        fwd = f"{method}:b={bits},range={rng},round={rnd}"
+        if method == "uniform":
+            clip = trial.suggest_categorical("clip", [100.0, 99.99, 99.9])
+            fwd += f",clip={clip}" if clip < 100 else ""
+        else:  # AQ-SGD sends the gradient directly: an unbiased backward of its own bits
+            row["bwd"] = f"uniform:b={trial.suggest_int('bwd_bits', 4, 8)},range=absmax,round=stochastic"
     elif method == "sortquant":
         bits = trial.suggest_int("bits", 2, 16)
         split = trial.suggest_int("split_bits", 0, min(8, bits - 1))
@@ -22,7 +32,8 @@ def sample(trial) -> dict:
     else:
         bits = trial.suggest_int("bits", 1, 8)
         fwd = f"kmeans:b={bits},iters={trial.suggest_categorical('iters', [5, 20, 50])}"
-    return {"fwd": fwd, "placement": placement}
+    row["fwd"] = fwd
+    return row
 
 
 SPACE = Space(

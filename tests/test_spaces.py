@@ -70,10 +70,14 @@ def test_explore_samples_only_valid_specs():
         t = study.ask()
         row = explore.sample(t)
         spec = compression.parse_spec(row["fwd"])  # raises on b+s > 16 etc.
+        compression.Boundary(row["fwd"], row.get("bwd"))  # a valid pair (delta: a direct backward)
         seen.add(spec.method)
+        seen |= {f"range={spec.params['range']}", f"round={spec.params['round']}"} if "range" in spec.params else set()
+        if spec.params.get("clip", 100) < 100:
+            seen.add("clip")
         assert row["placement"] in explore.PLACEMENTS
         study.tell(t, 0.0)
-    assert seen == {"uniform", "sortquant", "topk", "kmeans"}
+    assert {"uniform", "sortquant", "topk", "kmeans", "delta", "clip", "range=absmax", "round=stochastic"} <= seen
 
 
 def test_beyond_rows():
