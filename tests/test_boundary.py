@@ -117,3 +117,25 @@ def test_compiled_matches_eager(spec, monkeypatch):
     diff = (eager - compiled).abs()
     assert float(diff.max()) < 1e-3 * step
     assert float((diff > 0).float().mean()) < 0.01
+
+
+def test_timings_do_not_depend_on_what_ran_before(monkeypatch):
+    """One compiled kernel serves every bit width and shape (dynamic shapes): the ninth spec in a
+    process runs the same compiled code as the first, and a new batch or sequence length never
+    compiles inside a timed step (the trainables leave any step that compiled out of the times)."""
+    from torch._dynamo.utils import counters
+
+    from trainables.common import compile_events
+
+    monkeypatch.setenv("COMPSWEEP_COMPILE", "1")
+    C.build("uniform:b=2").roundtrip(torch.randn(1000))  # the first call may compile
+    before = compile_events()
+    for b in range(3, 12):  # eight more specs, four shapes each
+        for n in (1000, 1500, 2048, 777):
+            x = torch.randn(n)
+            y, _ = C.build(f"uniform:b={b}").roundtrip(x)
+            monkeypatch.setenv("COMPSWEEP_COMPILE", "0")
+            assert torch.allclose(y, C.build(f"uniform:b={b}").roundtrip(x)[0], atol=1e-5)
+            monkeypatch.setenv("COMPSWEEP_COMPILE", "1")
+    assert compile_events() == before  # nothing compiled again: no history in the timings
+    assert counters["frames"]["ok"] == counters["frames"]["total"]  # and nothing fell back to eager
