@@ -126,7 +126,7 @@ def measure(task: Task, specs: list[str], steps: int, rounds: int) -> dict[str, 
 
 
 def run(steps: int = 24, rounds: int = 3, quick: bool = False) -> dict:
-    console = Console()
+    console = Console(width=130)
     out = {}
     for name, make, specs, n in (("cv", cv_task, CV_SPECS, steps), ("nlp", nlp_task, NLP_SPECS, max(4, steps // 2))):
         if quick:

@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import matthews_corrcoef
 
+from schema import REPO
+
 from . import NLP_PLACEMENT, NLP_TASKS, placement
 from .common import (
     ConfigError,
@@ -24,7 +26,6 @@ from .common import (
     seed_everything,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
 
 DEFAULTS = dict(

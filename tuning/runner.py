@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from schema import REPO
 
 
 def quiet_ray_env(address: str | None) -> None:
