@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+import compression
 import schema
 
 from .runs import KEYS
 
 CONFIDENCE = 0.95
-METHOD_ORDER = {"none": 0, "uniform": 1, "sortquant": 2, "topk": 3, "kmeans": 4, "delta": 5}
+METHOD_ORDER = {m: i for i, m in enumerate(compression.METHODS)}  # the order specs are defined in
 
 
 def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:

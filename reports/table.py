@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import compression
 import schema
 from schema.store import client, experiment_id
 
@@ -20,15 +21,9 @@ from . import link as linkmod
 from . import runs, stats
 
 METRICS = schema.REPORTED
-# one colour per method in every panel of every plot
-METHOD_COLORS = {
-    "none": "#444444",
-    "uniform": "#1f77b4",
-    "sortquant": "#ff7f0e",
-    "topk": "#2ca02c",
-    "kmeans": "#d62728",
-    "delta": "#9467bd",
-}
+# one colour per method in every panel of every plot (tab10, in the order methods are defined)
+PALETTE = ("#444444", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+METHOD_COLORS = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(compression.METHODS)}
 
 
 @dataclass

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from . import Space
 
-P = "first:1,last:1"
 SPACE = Space(
     name="demo",
     description="none, uniform 8 and 2 bits, sort-quant 2+2, top-k 0.2, k-means 4 bits; "
     "EfficientNet-Lite0 (ImageNet) on Fashion-MNIST, small",
     default_task="fashion_mnist",
     rows=[
-        {"fwd": s, "placement": P}
+        {"fwd": s}  # the task's default cut
         for s in (
             "none",
             "uniform:b=8",

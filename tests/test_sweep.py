@@ -337,3 +337,20 @@ def test_lost_worker_resumes_from_its_checkpoint_in_the_same_run(env):
     assert len(done) == 1 and done[0].info.status == "FINISHED"
     epochs = [int(m.value) for m in c.get_metric_history(done[0].info.run_id, "epoch")]
     assert sorted(epochs) == [1, 2, 3, 4]  # each epoch once: epoch 1 was not redone
+
+
+def test_tiny_beyond_sweep(env):
+    """The beyond space end to end (AQ-SGD delta, absmax, clip, stochastic, k-means...) on tiny data."""
+    d, root = env
+    r = cli(
+        d, "run", "--space", "beyond", "--root", str(root), "--seeds", "1", "--name", "by", "--model",
+        "mobilenet_v2", "--epochs", "2", "--limit-train", "32", "--limit-val", "16", "--batch-size", "16",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = runs(d, "by")
+    assert len(done) == 24
+    rep = {(x["fwd"], x["bwd"]): x for x in json.loads(cli(d, "report", "--name", "by", "--format", "json").stdout)}
+    aq = rep[("delta:b=3", "uniform:b=6,range=absmax,round=stochastic")]
+    assert aq["buffer_mb"] > 0 and aq["n"] == 1
+    assert rep[("none", "none")]["ratio"] == pytest.approx(1.0, abs=1e-3)  # fp32 both ways, headers aside
+    assert rep[("uniform:b=3", "uniform:b=8,round=stochastic")]["ratio"] == pytest.approx((3 + 8) / 64, rel=0.05)

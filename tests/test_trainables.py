@@ -98,6 +98,17 @@ def test_rotten_tomatoes_validation_has_no_training_sentence():
     assert nlp.rotten_tomatoes_overlap(None) > 0  # the film listed under two names
 
 
+def test_nlp_aqsgd_delta_sends_deltas_after_the_first_epoch(glue_root, bert_dir):
+    history = []
+    cfg = dict(task="rte", root=str(glue_root), model_dir=str(bert_dir), placement="first:1,last:1",
+               fwd="delta:b=3", bwd="uniform:b=6", epochs=2, seed=0, batch_size=8, max_length=16)  # fmt: skip
+    trainables.train(cfg, history.append)
+    first, second = history
+    assert second["bytes_fwd"] < first["bytes_fwd"] * (4 / 32)  # 3-bit deltas vs exact fp32
+    assert first["snr_fwd_db"] == 200.0 and second["snr_fwd_db"] < 200.0
+    assert second["buffer_mb"] > 0 and second["buffer_mb"] == first["buffer_mb"]
+
+
 def test_nlp_glue_tasks(glue_root, bert_dir):
     base = dict(
         root=str(glue_root),
