@@ -125,10 +125,12 @@ def measure(task: Task, specs: list[str], steps: int, rounds: int) -> dict[str, 
     } | {"_base": {"step_s": med_base}}
 
 
-def run(steps: int = 24, rounds: int = 3, quick: bool = False) -> dict:
+def run(steps: int = 24, rounds: int = 3, quick: bool = False, tasks: tuple[str, ...] = ("cv", "nlp")) -> dict:
     console = Console(width=130)
     out = {}
     for name, make, specs, n in (("cv", cv_task, CV_SPECS, steps), ("nlp", nlp_task, NLP_SPECS, max(4, steps // 2))):
+        if name not in tasks:
+            continue
         if quick:
             specs, n, rounds = specs[:2], 2, 1
         res = measure(make(quick), specs, n, rounds)

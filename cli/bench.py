@@ -14,6 +14,7 @@ def register(sub) -> None:
     b.add_argument("--step", action="store_true", help="step time / step time of none, CV and NLP defaults")
     b.add_argument("--steps", type=int, default=24, help="--step: timed steps per method and round")
     b.add_argument("--rounds", type=int, default=3, help="--step: interleaved rounds (the median is kept)")
+    b.add_argument("--task", choices=["cv", "nlp"], help="--step: one default only")
     b.set_defaults(func=main)
 
 
@@ -21,7 +22,7 @@ def main(args: argparse.Namespace) -> int:
     if args.step:
         from benchmarks import step
 
-        step.run(steps=args.steps, rounds=args.rounds, quick=args.quick)
+        step.run(args.steps, args.rounds, args.quick, (args.task,) if args.task else ("cv", "nlp"))
         return 0
     from benchmarks import compressors
 
