@@ -46,13 +46,13 @@ COLLAPSE_NLP = Space(
     rows=collapse_rows((6, 4), cv=False),
     training=NLP_TRAINING,
 )
-CV224_SPECS = (
+CV224_SPECS = (  # in the order a sitting that runs out of time should have them
     "none",
-    "uniform:b=16",
-    "uniform:b=10",
     "uniform:b=9",
-    "uniform:b=8",
+    "uniform:b=16",
     "uniform:b=8,round=stochastic",
+    "uniform:b=10",
+    "uniform:b=8",
     "uniform:b=8,range=absmax",
 )
 CV224_MORE = ("uniform:b=4", "sortquant:b=6,s=2", "sortquant:b=2,s=2", "kmeans:b=4,iters=20")
