@@ -108,3 +108,13 @@ def test_empty_grid_is_refused(tmp_path):
     p.write_text('{"rows": []}')
     with pytest.raises(search_spaces.SpaceError, match="no rows"):
         search_spaces.get(str(p))
+
+
+def test_optuna_repeat_gets_the_next_free_seed():
+    from tuning.runner import ExploreSampler
+
+    sampler = ExploreSampler(lambda trial: {"fwd": "uniform:b=8", "placement": "first:1"}, {"task": "fashion_mnist"})
+    seeds = [sampler(None)["trial"]["seed"] for _ in range(3)]
+    assert seeds == [0, 1, 2]
+    other = ExploreSampler(lambda trial: {"fwd": f"uniform:b={trial}", "placement": "first:1"}, {"seed": 0})
+    assert [other(b)["trial"]["seed"] for b in (4, 5, 4)] == [0, 0, 1]

@@ -86,14 +86,24 @@ def tune_trainable(config: dict) -> None:
 
 
 class ExploreSampler:
-    """Optuna define-by-run: the space's sample plus the fixed training config, nested."""
+    """Optuna define-by-run: the space's sample plus the fixed training config, nested.
+
+    TPE can sample a point it has sampled before; the repeat gets the next free seed, so it
+    adds a seed to that config instead of a duplicate (config, seed) run."""
 
     def __init__(self, sample, base: dict):
         self.sample, self.base = sample, base
+        self.seen: dict[str, int] = {}
 
     def __call__(self, trial) -> dict:
-        row = self.sample(trial)
-        return {"trial": {**self.base, **row, "seed": self.base.get("seed", 0)}}
+        from schema import config_id
+
+        cfg = {**self.base, **self.sample(trial)}
+        cid = config_id(cfg)
+        first = int(self.base.get("seed", 0))
+        cfg["seed"] = first + self.seen.get(cid, 0)
+        self.seen[cid] = self.seen.get(cid, 0) + 1
+        return {"trial": cfg}
 
 
 # ---------------------------------------------------------------- driver side
