@@ -33,8 +33,8 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
         row.update(
             experiment=experiment,
             task=t.get(schema.TAG_TASK, cfg.get("task", "")),
-            fwd=str(cfg.get("fwd", "")),
-            bwd=str(cfg.get("bwd") or ""),
+            fwd=_canonical(cfg.get("fwd") or "none"),
+            bwd=_canonical(cfg.get("bwd") or ""),
             seed=int(t.get(schema.TAG_SEED, -1)),
             run_id=r.info.run_id,
             status=r.info.status,
@@ -51,6 +51,16 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
         row.update({k: m.get(k, math.nan) for k in schema.REPORTED})
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _canonical(spec: str) -> str:
+    """A spec as compression writes it (defaults left out), so equal settings compare equal."""
+    import compression
+
+    try:
+        return str(compression.parse_spec(spec)) if spec else ""
+    except compression.SpecError:
+        return str(spec)
 
 
 def _default_batch(task: str) -> int:
@@ -90,6 +100,8 @@ def read_csv(path: Path) -> pd.DataFrame:
     for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error", "compiled"):
         df[k] = df[k].fillna("").astype(str)
     df["stopped_early"] = df["stopped_early"].astype(bool)
+    df["fwd"] = df["fwd"].map(lambda v: _canonical(v) or "none")
+    df["bwd"] = df["bwd"].map(_canonical)
     return df[list(COLUMNS)]
 
 
