@@ -350,7 +350,9 @@ def test_tiny_beyond_sweep(env):
     done = runs(d, "by")
     assert len(done) == 24
     rep = {(x["fwd"], x["bwd"]): x for x in json.loads(cli(d, "report", "--name", "by", "--format", "json").stdout)}
-    aq = rep[("delta:b=3", "uniform:b=6,range=absmax,round=stochastic")]
+    import compression
+
+    aq = rep[("delta:b=3", str(compression.parse_spec("uniform:b=6,range=absmax,round=stochastic")))]
     assert aq["buffer_mb"] > 0 and aq["n"] == 1
     assert rep[("none", "none")]["ratio"] == pytest.approx(1.0, abs=1e-3)  # fp32 both ways, headers aside
     assert rep[("uniform:b=3", "uniform:b=8,round=stochastic")]["ratio"] == pytest.approx((3 + 8) / 64, rel=0.05)
