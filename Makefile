@@ -50,7 +50,7 @@ results: setup
 
 test: setup
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest
 
 bench: setup
 	$(BIN)/python sweep.py bench
