@@ -188,7 +188,10 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
         "points; verdicts are *holds*, *does not hold*, or *inconclusive at N* (with the command "
         "that adds seeds). Step times are CPU seconds per batch on 2 cores, measured after the "
         "Boundary layout fix; `batch s @link` adds the bytes at that bandwidth (no overlap) and "
-        "speed-up is against sending fp32 (`none`).\n",
+        "speed-up is against sending fp32 (`none`). The sweeps of this page ran one trial at a time "
+        "while development (tests, benchmarks) shared the 2 cores for part of the time, so some rows' "
+        "step times are inflated: compare times between rows with care, and take what compression "
+        "costs a step from `python sweep.py bench --step`, which interleaves methods in one process.\n",
         "\n## What we learned\n\n",
         "\n".join(f"- {claimsmod.fmt(v)}" for v in learned) if learned else "Nothing decided yet.",
         "\n",
