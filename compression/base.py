@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .layout import Layout, memory_flat
+from .layout import Layout, memory_flat, restore_into
 from .payload import Payload, header_nbytes
 from .spec import Spec
 
@@ -66,15 +66,6 @@ class Lazy:
         return self.compiled(*args)
 
 
-def _restore_into(x: torch.Tensor):
-    def restore(f: torch.Tensor) -> torch.Tensor:
-        out = torch.empty_like(x, dtype=f.dtype)
-        out.copy_(f.view(x.shape))
-        return out
-
-    return restore
-
-
 class Compressor:
     """One instance per boundary and direction. Subclasses implement the _methods."""
 
@@ -98,8 +89,7 @@ class Compressor:
         if self.layout_free:
             flat, layout, restore = memory_flat(x)
         else:
-            flat, layout, restore = memory_flat(x.contiguous())
-            restore = _restore_into(x)
+            flat, layout, restore = x.reshape(-1), Layout(x.shape), restore_into(x)
         x_hat = self._roundtrip(flat.to(torch.float32), layout).to(x.dtype)
         return restore(x_hat), self.bits(x.shape)
 

@@ -105,12 +105,18 @@ def memory_flat(x: torch.Tensor):
         flat, layout = dense
         return flat, layout, lambda f: as_layout(f, x)
 
+    return x.reshape(-1), Layout(x.shape), restore_into(x)
+
+
+def restore_into(x: torch.Tensor):
+    """restore(flat): a new tensor like x (``empty_like``: x's layout where it is dense) holding flat."""
+
     def restore(f: torch.Tensor) -> torch.Tensor:
         out = torch.empty_like(x, dtype=f.dtype)
         out.copy_(f.view(x.shape))
         return out
 
-    return x.reshape(-1), Layout(x.shape), restore
+    return restore
 
 
 def like_strides(g: torch.Tensor, shape, strides) -> torch.Tensor:
@@ -125,4 +131,13 @@ def like_strides(g: torch.Tensor, shape, strides) -> torch.Tensor:
     return out
 
 
-__all__ = ["Layout", "as_layout", "contiguous_strides", "flat_view", "is_dense", "like_strides", "memory_flat"]
+__all__ = [
+    "Layout",
+    "as_layout",
+    "contiguous_strides",
+    "flat_view",
+    "is_dense",
+    "like_strides",
+    "memory_flat",
+    "restore_into",
+]
