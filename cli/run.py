@@ -45,6 +45,12 @@ def register(sub) -> None:
     r.add_argument("--asha", action="store_true", help="stop weak trials early (ASHA on epochs)")
     r.add_argument("--resume", action="store_true", help="continue the interrupted sweep of --name")
     r.add_argument("--again", action="store_true", help="also run trials that already have a FINISHED run")
+    r.add_argument(
+        "--done-from",
+        metavar="CSV",
+        help="also skip (config, seed) pairs this runs.csv records as FINISHED in --name "
+        "(docs/results/runs.csv keeps the results sweeps across machines)",
+    )
     add_training_flags(r)
     add_cluster_flags(r)
     r.set_defaults(func=main, epochs=None)
@@ -105,7 +111,7 @@ def main(args: argparse.Namespace) -> int:
             trials = [{**base, "placement": cut, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
             check_configs(trials)
             if not args.again and not args.resume:
-                trials = without_finished(trials, kwargs["tracking_uri"], args.name)
+                trials = without_finished(trials, kwargs["tracking_uri"], args.name, args.done_from)
                 if not trials:
                     print(f"every trial already has a FINISHED run in {args.name!r} (--again runs them anyway)")
                     return 0
@@ -133,14 +139,33 @@ def main(args: argparse.Namespace) -> int:
     return launch(plan, resume=args.resume)
 
 
-def without_finished(trials: list[dict], uri: str, name: str) -> list[dict]:
+def without_finished(trials: list[dict], uri: str, name: str, done_from: str | None = None) -> list[dict]:
     """Drop (config, seed) pairs that already have a FINISHED run: a run is deterministic per seed,
-    so a second launch of the same sweep fills in what is missing instead of repeating it."""
+    so a second launch of the same sweep fills in what is missing instead of repeating it. Runs
+    kept in a runs.csv (a clean clone has no MLflow store) count as well."""
     import schema
     from schema.store import search
 
     done = {(r.data.tags[schema.TAG_CONFIG_ID], r.data.tags.get(schema.TAG_SEED)) for r in search(uri, name)}
+    if done_from:
+        done |= finished_in_csv(done_from, name)
     left = [t for t in trials if (schema.config_id(t), str(t["seed"])) not in done]
     if len(left) < len(trials):
         print(f"skipping {len(trials) - len(left)} trials that already have a FINISHED run in {name!r}")
     return left
+
+
+def finished_in_csv(path: str, name: str) -> set[tuple[str, str]]:
+    """(config_id, seed) pairs a runs.csv records as FINISHED, complete runs of experiment `name`."""
+    from pathlib import Path
+
+    from reports import runs
+
+    if not Path(path).is_file():
+        return set()  # nothing kept yet: the first sitting on a clean clone
+    try:
+        df, _ = runs.complete(runs.read_csv(Path(path)))
+    except (KeyError, ValueError) as e:
+        raise UsageError(f"--done-from {path}: not a runs.csv written by reports.results ({e})") from e
+    df = df[df["experiment"] == name]
+    return {(str(c), str(int(s))) for c, s in zip(df["config_id"], df["seed"], strict=True)}

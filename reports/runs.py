@@ -14,7 +14,7 @@ import schema
 
 KEYS = ("config_id", "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
 RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", "stopped_early", "epochs_reached")
-RUN += ("compiled", "batch_size", "cuts", "error", schema.CONFIG_PARAM)
+RUN += ("batch_size", "cuts", "error", schema.CONFIG_PARAM)
 COLUMNS = (*RUN, *schema.REPORTED)
 
 
@@ -42,7 +42,6 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
             end_time=int(r.info.end_time or r.info.start_time or 0),
             stopped_early=t.get(schema.TAG_STOPPED, "false") == "true",
             epochs_reached=int(t.get(schema.TAG_EPOCHS, m.get("epoch", 0)) or 0),
-            compiled=t.get(schema.TAG_COMPILED, ""),
             batch_size=int(cfg.get("batch_size") or _default_batch(row["task"])),
             cuts=cuts(cfg.get("placement", row["placement"])),
             error=t.get(schema.TAG_ERROR, ""),
@@ -97,7 +96,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
 
 def read_csv(path: Path) -> pd.DataFrame:
     df = pd.read_csv(path, dtype={k: str for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error")})
-    for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error", "compiled"):
+    for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error"):
         df[k] = df[k].fillna("").astype(str)
     df["stopped_early"] = df["stopped_early"].astype(bool)
     df["fwd"] = df["fwd"].map(lambda v: _canonical(v) or "none")

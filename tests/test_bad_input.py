@@ -149,6 +149,7 @@ def cases(d, fm, glue):
         (["best", "--name", "never-made"], "no such MLflow experiment"),
         (["rerun", "--name", "never-made", "--seeds", "3"], "no such MLflow experiment"),
         (["rerun", "--name", "never-made", "--seeds", "0"], "--seeds 0"),
+        ([*cv, "--done-from", str(d / "notjson.json")], "--done-from"),
     ]
     return rows
 

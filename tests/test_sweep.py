@@ -76,6 +76,31 @@ def test_sweep_report_best_rerun(env):
     same = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
     assert same.returncode == 0 and "already has a FINISHED run" in same.stdout  # nothing is run twice
     assert len(runs(d, "s1", status=None)) == 4
+    # a clean clone has no MLflow store, only the runs.csv the results page keeps: it skips the same
+    from cli.run import finished_in_csv
+    from reports.runs import frame, write_csv
+
+    write_csv(frame(done, "s1"), d / "runs.csv")
+    fresh = d / "fresh"
+    fresh.mkdir()
+    kept = cli(
+        fresh,
+        "run",
+        "--space",
+        space_file(d, ROWS),
+        "--root",
+        str(root),
+        "--seeds",
+        "2",
+        "--name",
+        "s1",
+        "--done-from",
+        str(d / "runs.csv"),
+    )
+    assert kept.returncode == 0 and "already has a FINISHED run" in kept.stdout, kept.stdout + kept.stderr
+    pairs = {(r.data.tags["config_id"], r.data.tags["seed"]) for r in done}
+    assert finished_in_csv(str(d / "runs.csv"), "s1") == pairs and len(pairs) == 4
+    assert finished_in_csv(str(d / "runs.csv"), "other") == set()
     by_cfg = {}
     for run in done:
         assert run.data.params["epochs"] == "2" and run.data.tags["task"] == "fashion_mnist"
