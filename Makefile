@@ -37,18 +37,17 @@ demo: setup
 	$(BIN)/python sweep.py report --name demo --link 100mbit,1gbit --plot docs/demo.png --out docs/demo.md
 
 # docs/results: one MLflow experiment per question, one trial at a time with 2 threads (twice
-# the throughput of two 1-thread trials here). A (config, seed) that already has a FINISHED run
-# is skipped (in MLflow or in docs/results/runs.csv, so a clean clone resumes too): the target
+# the throughput of two 1-thread trials here); the sweeps and their seeds are
+# `python -m reports.results --plan`. A (config, seed) that already has a FINISHED run is
+# skipped (in MLflow or in docs/results/runs.csv, so a clean clone resumes too): the target
 # resumes across sittings, and each sweep's runs land in runs.csv when the page is written.
-# Wall times on 2 cores: collapse ~70 min, beyond-cv ~30, cv224-uniform ~30, collapse-nlp ~25,
+# Wall times on 2 cores: collapse ~70 min, collapse-nlp ~25, cv224-uniform ~50, beyond-cv ~20,
 # beyond-nlp ~35, seed-cv ~50, seed-nlp ~65.
-RESULTS = results-collapse:collapse:5 results-beyond:beyond-cv:3 results-cv224:cv224-uniform:3 \
-          results-collapse:collapse-nlp:3 results-beyond:beyond-nlp:3 results-cv:seed-cv:3 results-nlp:seed-nlp:3
 results: setup
-	@for r in $(RESULTS); do set -- $$(echo $$r | tr : ' '); \
-	  $(BIN)/python sweep.py run --space $$2 --seeds $$3 --name $$1 --cpus-per-trial 2 \
-	    --done-from docs/results/runs.csv || true; \
-	  $(BIN)/python -m reports.results --out docs/results; done
+	@$(BIN)/python -m reports.results --plan | while read name space seeds; do \
+	  $(BIN)/python sweep.py run --space $$space --seeds $$seeds --name $$name --cpus-per-trial 2 \
+	    --done-from docs/results/runs.csv < /dev/null || true; \
+	  $(BIN)/python -m reports.results --out docs/results < /dev/null; done
 
 test: setup
 	$(BIN)/python -m ruff check .

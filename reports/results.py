@@ -32,8 +32,7 @@ class Section:
     experiment: str
     title: str
     why: str
-    spaces: tuple[tuple[str, str], ...]  # (space, task)
-    seeds: int
+    spaces: tuple[tuple[str, str, int], ...]  # (space, task, seeds): one sweep each, in make order
 
 
 SECTIONS = [
@@ -47,17 +46,19 @@ SECTIONS = [
         "of the gradients (a min-max grid has no zero, so the many exact-zero gradients all "
         "become the same non-zero value), the backward alone collapses, and the unbiased or "
         "zero-preserving quantizers do not, whatever their SNR.",
-        (("collapse", "fashion_mnist"), ("collapse-nlp", "rotten_tomatoes")),
-        5,
+        (("collapse", "fashion_mnist", 5), ("collapse-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
         "results-cv224",
         "The study's CV claim at the study's cut sizes",
         "At 32 px our first cut is [B,32,16,16]; the study's was [B,32,112,112], 49 times more "
         "values per tensor and so a wider min-max range. EfficientNet-Lite0 at 224 px has the "
-        "study's cut shapes. We test its uniform rows (16/10/9/8 bits) there, with the two fixes.",
-        (("cv224-uniform", "fashion_mnist"),),
-        3,
+        "study's cut shapes. We test its uniform rows (16/10/9/8 bits) there, with the two fixes, "
+        "on 640/320 images. The issue's other rows (4 bits, sort quantization 6+2 and 2+2, k-means) "
+        "on 1000/500 images are the `cv224` space; at about 2.5 min a trial on this CPU they did not "
+        "fit a sitting beside the other sweeps (`python sweep.py run --space cv224 --seeds 3 --name "
+        "results-cv224-full` runs them).",
+        (("cv224-uniform", "fashion_mnist", 3),),
     ),
     Section(
         "results-beyond",
@@ -67,22 +68,19 @@ SECTIONS = [
         "NeurIPS 2022), which sends each example's quantized change since the last epoch; plus "
         "AQ-SGD's own 3/6 and 2/4 forward/backward bits. The link columns turn bytes into the "
         "time of a batch at 100 Mbit/s and 1 Gbit/s.",
-        (("beyond-cv", "fashion_mnist"), ("beyond-nlp", "rotten_tomatoes")),
-        3,
+        (("beyond-cv", "fashion_mnist", 3), ("beyond-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
         "results-cv",
         "The study's CV tables at 32 px",
         "The study's MobileNetV2 / CIFAR-10 rows on the embedded CV default at 32 px.",
-        (("seed-cv", "fashion_mnist"),),
-        3,
+        (("seed-cv", "fashion_mnist", 3),),
     ),
     Section(
         "results-nlp",
         "The study's NLP tables",
         "The study's RoBERTa-base / GLUE rows on MiniLM and Rotten Tomatoes.",
-        (("seed-nlp", "rotten_tomatoes"),),
-        3,
+        (("seed-nlp", "rotten_tomatoes", 3),),
     ),
 ]
 
@@ -111,7 +109,12 @@ def _wall(df: pd.DataFrame) -> float:
     return (df["end_time"].max() - df["start_time"].min()) / 60000
 
 
-def _missing(section: Section, task: str, space: str, summary: pd.DataFrame) -> list[str]:
+def plan() -> list[tuple[str, str, int]]:
+    """The sweeps behind the page, in the order `make results` runs them: (experiment, space, seeds)."""
+    return [(s.experiment, space, seeds) for s in SECTIONS for space, _, seeds in s.spaces]
+
+
+def _missing(task: str, space: str, seeds: int, summary: pd.DataFrame) -> list[str]:
     import compression
     from trainables import default_placement
 
@@ -124,10 +127,8 @@ def _missing(section: Section, task: str, space: str, summary: pd.DataFrame) -> 
         hit = summary[(summary["fwd"] == fwd) & (summary["bwd"] == bwd) & (summary["placement"] == placement)]
         if hit.empty:
             out.append(f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + ": not run")
-        elif int(hit.iloc[0]["n"]) < section.seeds:
-            out.append(
-                f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + f": N={int(hit.iloc[0]['n'])} of {section.seeds}"
-            )
+        elif int(hit.iloc[0]["n"]) < seeds:
+            out.append(f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + f": N={int(hit.iloc[0]['n'])} of {seeds}")
     return out
 
 
@@ -142,14 +143,15 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
         sec_claims = [c for c in CLAIMS if c.experiment == sec.experiment]
         verdicts = [claimsmod.verdict(c, rep.summary, rep.runs) for c in sec_claims]
         verdicts_all += verdicts
-        for space, task in sec.spaces:
+        for space, task, seeds in sec.spaces:
             done = rep.runs[rep.runs["task"] == task]
             summary = rep.summary[rep.summary["task"] == task]
             body.append(f"\n### {task} (space `{space}`)\n")
             if done.empty:
                 body.append(
-                    f"\nNot run in this sitting: `python sweep.py run --space {space} --seeds {sec.seeds} "
-                    f"--name {sec.experiment} --cpus-per-trial 2` adds it (and `make results` resumes).\n"
+                    f"\nNot run in this sitting: `python sweep.py run --space {space} --seeds {seeds} "
+                    f"--name {sec.experiment} --cpus-per-trial 2 --done-from docs/results/runs.csv` adds it "
+                    "(and `make results` resumes).\n"
                 )
                 continue
             body.append(
@@ -167,12 +169,12 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
             plot = out / f"{sec.experiment}-{task}.png"
             table.plot(summary, METRIC, plot, title=f"{sec.experiment} / {task}: {METRIC}, mean ± std over seeds")
             body.append(f"\n![{sec.experiment} {task}]({plot.name})\n")
-            missing = _missing(sec, task, space, summary)
+            missing = _missing(task, space, seeds, summary)
             if missing:
                 body.append(
-                    f"\nRows missing or short of {sec.seeds} seeds (the session ran out of time; "
-                    f"`python sweep.py run --space {space} --seeds {sec.seeds} --name {sec.experiment}` fills them "
-                    f"in): " + "; ".join(missing) + ".\n"
+                    f"\nRows missing or short of {seeds} seeds (the session ran out of time; "
+                    f"`python sweep.py run --space {space} --seeds {seeds} --name {sec.experiment} "
+                    "--done-from docs/results/runs.csv` fills them in): " + "; ".join(missing) + ".\n"
                 )
         if verdicts:
             body.append("\n### Claims\n\n" + claimsmod.table(verdicts) + "\n")
@@ -228,7 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--from", dest="src", help="build from this runs.csv only (no MLflow)")
     p.add_argument("--tracking-uri", default=None)
     p.add_argument("--readme", default="README.md", help="README whose results block is replaced")
+    p.add_argument("--plan", action="store_true", help="print the sweeps (experiment space seeds), one a line")
     a = p.parse_args(argv)
+    if a.plan:
+        print("\n".join(" ".join(map(str, sweep)) for sweep in plan()))
+        return 0
     out = Path(a.out)
     if a.src:
         src = Path(a.src)

@@ -3,6 +3,7 @@ runs are out, paired Δ and its t CI, the link model, the front, claims' verdict
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -159,3 +160,18 @@ def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
     assert "8 bits on the backward only collapses** — *holds*" in page
     assert "Rows missing or short of 5 seeds" in page and "not run" in page
     assert (out / "results-collapse-fashion_mnist.png").stat().st_size > 10_000
+
+
+def test_the_plan_names_real_spaces_and_the_makefile_runs_it(capsys):
+    import search_spaces
+
+    plan = results.plan()
+    assert [p[:2] for p in plan][:2] == [("results-collapse", "collapse"), ("results-collapse", "collapse-nlp")]
+    for sec in results.SECTIONS:
+        for space, task, seeds in sec.spaces:
+            assert search_spaces.get(space).default_task == task and seeds >= 3
+    assert results.main(["--plan"]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert lines[0] == "results-collapse collapse 5" and len([x for x in lines if x]) == len(plan)
+    make = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    assert "reports.results --plan" in make and "--done-from docs/results/runs.csv" in make
