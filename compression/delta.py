@@ -140,7 +140,8 @@ class Delta(Compressor):
         return header_nbytes(len(shape), 4) + 4 * b + 4 * row * (b - n_seen) + inner
 
     def encode_ids(self, x: torch.Tensor, ids: torch.Tensor) -> Payload:
-        """The sender's side: updates its buffers and returns what goes on the wire."""
+        """The sender's side: what goes on the wire; the sender then decodes its own payload, so
+        both ends continue with bit-identical buffers."""
         ids = ids.to(device=x.device, dtype=torch.long)
         at = self._ensure(ids, x.shape[1:], x.device)
         was = self.seen[ids]
@@ -153,8 +154,9 @@ class Delta(Compressor):
             arrays += p.arrays
         else:
             arrays += [torch.zeros(0), torch.zeros(0, dtype=torch.uint8)]
-        self._step(x, ids)
-        return Payload(tuple(x.shape), x.dtype, [a.reshape(-1).contiguous().cpu() for a in arrays])
+        payload = Payload(tuple(x.shape), x.dtype, [a.reshape(-1).contiguous().cpu() for a in arrays])
+        self.decode_ids(payload, x.device)
+        return payload
 
     def decode_ids(self, payload: Payload, device=None) -> torch.Tensor:
         """The receiver's side (its own buffers): the reconstruction it continues with."""
