@@ -60,6 +60,7 @@ class Verdict:
     n: int
     ids: tuple[str, str] | None
     note: str = ""
+    per_seed: tuple[float, ...] = ()  # the paired differences, in seed order
 
     @property
     def decided(self) -> bool:
@@ -122,7 +123,7 @@ def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame) -> Verdict:
     d = difference(runs, claim.metric, (claim.experiment, ra["config_id"]), (claim.experiment, rb["config_id"]))
     v = judge(claim.relation, d["low"], d["high"], claim.margin)
     return Verdict(claim, v or f"inconclusive at N={d['n']}", d["mean"], d["low"], d["high"], d["n"],
-                   (ra["config_id"], rb["config_id"]))  # fmt: skip
+                   (ra["config_id"], rb["config_id"]), per_seed=tuple(d["diffs"]))  # fmt: skip
 
 
 def rerun_command(v: Verdict, seeds: int) -> str:
@@ -145,6 +146,8 @@ def fmt(v: Verdict) -> str:
         f"**{v.claim.text}** — *{v.verdict}*. {head}: paired Δ = {v.mean * scale:+.1f}{unit}, {ci}, "
         f"N = {v.n} seeds ({v.claim.experiment}, {v.claim.task})."
     )
+    if v.per_seed:  # a collapse is often all-or-nothing per seed, which the mean alone hides
+        text += " Per seed: " + ", ".join(f"{x * scale:+.1f}" for x in v.per_seed) + "."
     if not v.decided:
         text += f" More seeds: `{rerun_command(v, max(v.n + 3, 5))}`"
     return text

@@ -71,7 +71,6 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
     out["baseline_id"] = ""
     if out.empty:
         return out
-    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric].sort_index()
     for i, row in out.iterrows():
         base = out[
             (out["experiment"] == row["experiment"])
@@ -82,26 +81,24 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
         if base.empty:
             continue
         b = base.iloc[0]
-        mine = per_seed.loc[(row["experiment"], row["config_id"])]
-        theirs = per_seed.loc[(b["experiment"], b["config_id"])]
-        common = sorted(set(mine.index) & set(theirs.index))
-        d = np.array([mine.loc[s] - theirs.loc[s] for s in common], dtype=float)
-        d = d[np.isfinite(d)]
-        mean, lo, hi = paired_ci(d)
-        out.loc[i, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [mean, lo, hi]
-        out.loc[i, "n_paired"] = len(d)
+        d = difference(df, metric, (row["experiment"], row["config_id"]), (b["experiment"], b["config_id"]))
+        out.loc[i, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [d["mean"], d["low"], d["high"]]
+        out.loc[i, "n_paired"] = d["n"]
         out.loc[i, "baseline_id"] = b["config_id"]
     return out
 
 
 def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple) -> dict:
-    """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, seeds."""
+    """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, and the
+    seeds and their differences (finite pairs only)."""
     per_seed = df.set_index(["experiment", "config_id", "seed"])[metric].sort_index()
     try:
         x, y = per_seed.loc[a], per_seed.loc[b]
     except KeyError:
-        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "seeds": []}
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "seeds": [], "diffs": []}
     common = sorted(set(x.index) & set(y.index))
     d = np.array([x.loc[s] - y.loc[s] for s in common], dtype=float)
-    mean, lo, hi = paired_ci(d[np.isfinite(d)])
-    return {"mean": mean, "low": lo, "high": hi, "n": int(np.isfinite(d).sum()), "seeds": common}
+    keep = np.isfinite(d)
+    mean, lo, hi = paired_ci(d[keep])
+    seeds = [s for s, k in zip(common, keep, strict=True) if k]
+    return {"mean": mean, "low": lo, "high": hi, "n": int(keep.sum()), "seeds": seeds, "diffs": d[keep].tolist()}

@@ -133,6 +133,7 @@ def test_claim_on_runs_gives_numbers_and_a_rerun_command():
                             "collapses", none, 0.05)  # fmt: skip
     v = claims.verdict(collapse, rep.summary, rep.runs)
     assert v.verdict == "holds" and v.n == 3 and v.mean == pytest.approx(-0.6033, abs=1e-3)
+    assert v.per_seed == pytest.approx((-0.60, -0.60, -0.61)) and "Per seed: -60.0, -60.0, -61.0." in claims.fmt(v)
     sto = "uniform:b=8,round=stochastic"
     noisy = claims.Claim("exp", "fashion_mnist", "stochastic matches", claims.Config(sto, sto), "matches", none, 0.01)
     v = claims.verdict(noisy, rep.summary, rep.runs)
