@@ -42,10 +42,13 @@ SECTIONS = [
         "The study saw uniform quantization collapse at bit widths where its error is small. We "
         "compress the forward only, the backward only, or both, then both with unbiased "
         "(stochastic) rounding, with a symmetric grid that has zero as a code (`range=absmax`), "
-        "and with a clipped range (`clip=99.9`, still min-max). If the damage is a rounding bias "
-        "of the gradients (a min-max grid has no zero, so the many exact-zero gradients all "
-        "become the same non-zero value), the backward alone collapses, and the unbiased or "
-        "zero-preserving quantizers do not, whatever their SNR.",
+        "and with a clipped range (`clip=99.9`, still min-max). Two explanations predict different "
+        "rows. If the damage is the rounding bias of the gradients, unbiased stochastic rounding "
+        "removes it. If it is that a min-max grid has no code for zero, so the many exact-zero "
+        "gradients (inactive units, padding) all come back as a non-zero value of the order of the "
+        "step, then stochastic rounding does not help (it only makes that value random) and only a "
+        "grid with zero as a code (absmax) does. Either way the backward alone should collapse and "
+        "the forward alone should not.",
         (("collapse", "fashion_mnist", 5), ("collapse-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
