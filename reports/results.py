@@ -107,9 +107,11 @@ def _setup(df: pd.DataFrame) -> str:
 
 
 def _wall(df: pd.DataFrame) -> float:
+    """Minutes the runs took, summed: a sweep runs one trial at a time, so this is its wall time
+    without the gaps between sittings (a sweep resumed days later is not days long)."""
     if df.empty:
         return math.nan
-    return (df["end_time"].max() - df["start_time"].min()) / 60000
+    return float((df["end_time"] - df["start_time"]).clip(lower=0).sum()) / 60000
 
 
 def plan() -> list[tuple[str, str, int]]:
@@ -158,8 +160,8 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
                 )
                 continue
             body.append(
-                f"\nSetup: {_setup(done)}. {len(done)} finished runs, wall time {_wall(done):.0f} min on this "
-                f"2-core CPU, one trial at a time with 2 threads.\n"
+                f"\nSetup: {_setup(done)}. {len(done)} finished runs, {_wall(done):.0f} min of wall time on this "
+                f"2-core CPU (the runs' durations summed; one trial at a time with 2 threads).\n"
             )
             if space.startswith("cv224"):
                 from trainables.check import cut_shapes

@@ -176,3 +176,9 @@ def test_the_plan_names_real_spaces_and_the_makefile_runs_it(capsys):
     assert lines[0] == "results-collapse collapse 5" and len([x for x in lines if x]) == len(plan)
     make = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
     assert "reports.results --plan" in make and "--done-from docs/results/runs.csv" in make
+
+
+def test_wall_time_sums_runs_not_the_gap_between_sittings():
+    day = 24 * 3600 * 1000
+    df = pd.DataFrame({"start_time": [0, 60_000, 2 * day], "end_time": [60_000, 180_000, 2 * day + 120_000]})
+    assert results._wall(df) == pytest.approx(5.0)  # 1 + 2 + 2 minutes, not two days
