@@ -11,7 +11,7 @@ Pure torch: imports nothing else of the project, nor ray, mlflow, transformers, 
 from __future__ import annotations
 
 from .base import Compressor, NonFiniteError
-from .boundary import Boundary
+from .boundary import Boundary, uncompressed
 from .delta import Delta
 from .kmeans import KMeans
 from .none import Mask, NoCompression
@@ -50,4 +50,5 @@ __all__ = [
     "SpecError",
     "build",
     "parse_spec",
+    "uncompressed",
 ]

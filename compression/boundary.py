@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -99,6 +100,7 @@ class Boundary(nn.Module):
         self.name = name
         self._ids: torch.Tensor | None = None
         self._train_call = False
+        self.enabled = True  # False: the identity, nothing counted (see uncompressed())
         self.reset_stats()
 
     def extra_repr(self) -> str:
@@ -135,6 +137,8 @@ class Boundary(nn.Module):
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.enabled:
+            return x
         # Function.forward runs with grad off: decide here whether this is a training forward
         self._train_call = torch.is_grad_enabled()
         if self.stateful and self._train_call and self._ids is None:
@@ -216,3 +220,18 @@ class Boundary(nn.Module):
     def set_extra_state(self, state: dict) -> None:
         if self.stateful and state.get("fwd") is not None:
             self.fwd.load_state(state["fwd"])
+
+
+@contextmanager
+def uncompressed(boundaries):
+    """Within: every boundary passes its tensor through untouched and counts nothing (the
+    model as trained, without the link), e.g. to evaluate it without compression."""
+    boundaries = list(boundaries)
+    before = [b.enabled for b in boundaries]
+    for b in boundaries:
+        b.enabled = False
+    try:
+        yield
+    finally:
+        for b, e in zip(boundaries, before, strict=True):
+            b.enabled = e

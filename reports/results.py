@@ -73,10 +73,11 @@ SECTIONS = [
         "time of a batch at 100 Mbit/s and 1 Gbit/s. Read the delta rows with one caveat: "
         "validation runs through the same boundaries (split inference), and AQ-SGD keeps no "
         "per-example state for validation examples, so it sends them with its direct quantizer of "
-        "the same bits (`uniform:b=3,range=absmax`). A delta row's accuracy is therefore that of "
+        "the same bits (`uniform:b=B,range=absmax` for `delta:b=B`). A delta row's accuracy is therefore that of "
         "the trained model seen through direct 3-bit absmax at evaluation; compare it with the "
-        "`uniform:b=3,range=absmax` row, not with `none`. The trained model's accuracy without "
-        "compression at evaluation is not measured yet.",
+        "`uniform:b=3,range=absmax` row, not with `none`. Runs from now on also evaluate the "
+        "trained model with every boundary off at the last epoch (`val_acc_clean`, the column "
+        "*eval uncompressed*); the runs below predate it.",
         (("beyond-cv", "fashion_mnist", 3), ("beyond-nlp", "rotten_tomatoes", 3)),
     ),
     Section(

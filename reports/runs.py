@@ -101,7 +101,7 @@ def read_csv(path: Path) -> pd.DataFrame:
     df["stopped_early"] = df["stopped_early"].astype(bool)
     df["fwd"] = df["fwd"].map(lambda v: _canonical(v) or "none")
     df["bwd"] = df["bwd"].map(_canonical)
-    return df[list(COLUMNS)]
+    return df.reindex(columns=list(COLUMNS))  # a metric added since the file was written: NaN
 
 
 def merge(*frames: pd.DataFrame) -> pd.DataFrame:

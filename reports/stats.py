@@ -33,6 +33,12 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     out["n"] = g["seed"].nunique()
     for c in schema.COST:
         out[c] = g[c].mean()
+    clean = schema.CLEAN.get(metric)
+    if clean in df.columns:  # the last epoch evaluated without compression (runs before it: NaN)
+        out[f"{clean}_mean"] = (
+            pd.to_numeric(df[clean], errors="coerce").groupby([df["experiment"], df["config_id"]], sort=False).mean()
+        )
+        cols.append(f"{clean}_mean")
     out["seeds"] = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s)))
     out = out.reset_index()
     bits = pd.to_numeric(out["bits"], errors="coerce").fillna(0)

@@ -102,6 +102,9 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
             "step s": f"{r['step_time']:.3f}",
             "compress s": f"{r['compress_time']:.4f}",
         }
+        clean = f"{schema.CLEAN.get(metric)}_mean"
+        if clean in summary.columns and summary[clean].notna().any():
+            row[f"{metric} eval uncompressed"] = fmt_pm(r[clean], math.nan, metric)
         if r.get("buffer_mb", 0) and not math.isnan(r["buffer_mb"]) and r["buffer_mb"] > 0:
             row["step s"] += f" ({r['buffer_mb']:.0f} MB buffers)"
         for lab in link_labels(summary):

@@ -16,8 +16,10 @@ REPO = Path(__file__).resolve().parent.parent  # the checkout: default stores, d
 
 # ---------------------------------------------------------------- metrics (per epoch)
 ACCURACY = ("val_acc", "val_mcc", "val_majority")
+# the last epoch evaluated again with every boundary off: the trained model without the link
+CLEAN = {"val_acc": "val_acc_clean", "val_mcc": "val_mcc_clean"}
 COST = ("snr_fwd_db", "snr_bwd_db", "bytes_fwd", "bytes_bwd", "ratio", "step_time", "compress_time", "buffer_mb")
-METRICS = ("epoch", "train_loss", *ACCURACY, *COST, "compiled", "val_overlap_dropped")
+METRICS = ("epoch", "train_loss", *ACCURACY, *CLEAN.values(), *COST, "compiled", "val_overlap_dropped")
 REPORTED = tuple(m for m in METRICS if m != "epoch")  # what a report can rank or average
 SNR_METRICS = ("snr_fwd_db", "snr_bwd_db")
 

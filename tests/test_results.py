@@ -182,3 +182,14 @@ def test_wall_time_sums_runs_not_the_gap_between_sittings():
     day = 24 * 3600 * 1000
     df = pd.DataFrame({"start_time": [0, 60_000, 2 * day], "end_time": [60_000, 180_000, 2 * day + 120_000]})
     assert results._wall(df) == pytest.approx(5.0)  # 1 + 2 + 2 minutes, not two days
+
+
+def test_clean_evaluation_is_a_column_only_when_runs_have_it():
+    old = table.build(run_rows({("delta:b=3", "none"): [(0, 0.59), (1, 0.61)]}), "val_acc")
+    assert "val_acc eval uncompressed" not in table.render(old, "val_acc", "md")
+    df = run_rows({("delta:b=3", "none"): [(0, 0.59), (1, 0.61)]}, val_acc_clean=0.8)
+    df.loc[1, "val_acc_clean"] = 0.7
+    rep = table.build(df, "val_acc")
+    assert rep.summary["val_acc_clean_mean"].iloc[0] == pytest.approx(0.75)
+    assert "| val_acc eval uncompressed |" in table.render(rep, "val_acc", "md")
+    assert "75.0%" in table.render(rep, "val_acc", "md")

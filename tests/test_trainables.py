@@ -283,3 +283,27 @@ def test_resume_from_checkpoint_matches_uninterrupted(fm_root, fwd):
     resumed = trainables.train(cv_config(fm_root, fwd=fwd), seen.append, MemoryState(io.first))
     assert [m["epoch"] for m in seen] == [2]  # only the epoch after the checkpoint ran
     assert {k: v for k, v in resumed.items() if k not in timing} == {k: v for k, v in full.items() if k not in timing}
+
+
+def test_evaluate_clean_turns_every_boundary_off_and_back_on():
+    from trainables.common import evaluate_clean
+
+    torch.manual_seed(0)
+    bs = [C.Boundary("uniform:b=2", name="a"), C.Boundary("uniform:b=4", name="b")]
+    x = torch.randn(8, 5)
+    calls = []
+
+    def evaluate():
+        calls.append(1)
+        with torch.no_grad():
+            return {"val_acc": float((bs[1](bs[0](x)) == x).float().mean()), "val_mcc": 0.5}
+
+    compressed = evaluate()
+    assert compressed["val_acc"] < 0.2
+    before = [b.stats["numel"] for b in bs]
+    assert evaluate_clean(evaluate, bs, compressed) == {"val_acc_clean": 1.0, "val_mcc_clean": 0.5}
+    assert [b.stats["numel"] for b in bs] == before and all(b.enabled for b in bs)  # nothing counted
+    assert evaluate()["val_acc"] == compressed["val_acc"]  # compression is back on
+    none = [C.Boundary("none", "uniform:b=8")]  # the backward does not touch evaluation
+    n = len(calls)
+    assert evaluate_clean(evaluate, none, {"val_acc": 0.7}) == {"val_acc_clean": 0.7} and len(calls) == n

@@ -11,12 +11,14 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from compression import Boundary
+from compression import Boundary, uncompressed
 from compression.base import Lazy
 from compression.boundary import snr_from_energy
-from schema import METRICS
+from schema import CLEAN, METRICS
 
-METRIC_KEYS = tuple(k for k in METRICS if k not in ("val_mcc", "val_majority", "val_overlap_dropped"))  # every task
+METRIC_KEYS = tuple(  # what every task reports at its last epoch
+    k for k in METRICS if k not in ("val_mcc", "val_mcc_clean", "val_majority", "val_overlap_dropped")
+)
 
 
 class ConfigError(ValueError):
@@ -177,6 +179,8 @@ def fit(
         warmup = 1 if epoch == start and steps_per_epoch > 1 else 0  # the first batch compiles
         metrics.update(train_epoch(model, batches(), loss_fn, optimizer, scheduler, boundaries, bar, warmup))
         metrics.update(evaluate())
+        if epoch == epochs:
+            metrics.update(evaluate_clean(evaluate, boundaries, metrics))
         bar.close()
         if state_io:
             state_io.save(
@@ -193,6 +197,19 @@ def fit(
         report(metrics)
     detach(boundaries)
     return metrics
+
+
+def evaluate_clean(evaluate: Callable[[], dict[str, float]], boundaries: list[Boundary], metrics: dict) -> dict:
+    """val_acc_clean (val_mcc_clean): the trained model evaluated with every boundary off. A
+    compressor changes what training sees and, through the same boundaries, what evaluation
+    sees; this separates the two (AQ-SGD, for one, has no state for validation examples and
+    evaluates through its direct quantizer). Without compression it is the same evaluation."""
+    if all(b.fwd_spec.method == "none" for b in boundaries):
+        clean = metrics
+    else:
+        with uncompressed(boundaries):
+            clean = evaluate()
+    return {CLEAN[k]: clean[k] for k in CLEAN if k in clean}
 
 
 def rng_state(gen: torch.Generator) -> dict:
