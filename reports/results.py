@@ -126,6 +126,14 @@ def plan() -> list[tuple[str, str, int]]:
     return [(s.experiment, space, seeds) for s in SECTIONS for space, _, seeds in s.spaces]
 
 
+def _run_command(space: str, seeds: int, experiment: str) -> str:
+    """The command that runs (or completes) one sweep of the page, as `make results` does."""
+    return (
+        f"python sweep.py run --space {space} --seeds {seeds} --name {experiment} --cpus-per-trial 2 "
+        "--done-from docs/results/runs.csv"
+    )
+
+
 def _missing(task: str, space: str, seeds: int, summary: pd.DataFrame) -> list[str]:
     import compression
     from trainables import default_placement
@@ -161,8 +169,7 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
             body.append(f"\n### {task} (space `{space}`)\n")
             if done.empty:
                 body.append(
-                    f"\nNot run in this sitting: `python sweep.py run --space {space} --seeds {seeds} "
-                    f"--name {sec.experiment} --cpus-per-trial 2 --done-from docs/results/runs.csv` adds it "
+                    f"\nNot run in this sitting: `{_run_command(space, seeds, sec.experiment)}` adds it "
                     "(and `make results` resumes).\n"
                 )
                 continue
@@ -185,8 +192,7 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
             if missing:
                 body.append(
                     f"\nRows missing or short of {seeds} seeds (the session ran out of time; "
-                    f"`python sweep.py run --space {space} --seeds {seeds} --name {sec.experiment} "
-                    "--done-from docs/results/runs.csv` fills them in): " + "; ".join(missing) + ".\n"
+                    f"`{_run_command(space, seeds, sec.experiment)}` fills them in): " + "; ".join(missing) + ".\n"
                 )
         if verdicts:
             body.append("\n### Claims\n\n" + claimsmod.table(verdicts) + "\n")

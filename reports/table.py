@@ -87,6 +87,8 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
     """The human table: setting, metric mean ± std, N, paired Δ with its 95% CI, costs, links."""
     rows = []
     unit = "pts" if metric == "val_acc" else metric
+    clean = f"{schema.CLEAN.get(metric)}_mean"
+    has_clean = clean in summary.columns and summary[clean].notna().any()
     for _, r in summary.iterrows():
         row = {
             "task": r["task"],
@@ -102,8 +104,7 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
             "step s": f"{r['step_time']:.3f}",
             "compress s": f"{r['compress_time']:.4f}",
         }
-        clean = f"{schema.CLEAN.get(metric)}_mean"
-        if clean in summary.columns and summary[clean].notna().any():
+        if has_clean:
             row[f"{metric} eval uncompressed"] = fmt_pm(r[clean], math.nan, metric)
         if r.get("buffer_mb", 0) and not math.isnan(r["buffer_mb"]) and r["buffer_mb"] > 0:
             row["step s"] += f" ({r['buffer_mb']:.0f} MB buffers)"
