@@ -134,16 +134,22 @@ def rerun_command(v: Verdict, seeds: int) -> str:
     )
 
 
+def _is_accuracy(c: Claim) -> bool:
+    """Accuracies (val_acc, val_acc_clean) print in points; MCC as it is."""
+    return c.metric.startswith("val_acc")
+
+
 def fmt(v: Verdict) -> str:
-    scale, unit = (100, " pts") if v.claim.metric == "val_acc" else (1, "")
+    scale, unit = (100, " pts") if _is_accuracy(v.claim) else (1, "")
     margin = f"{v.claim.margin * scale:g}{unit}"
     rel = {"matches": f"matches (within ±{margin})", "collapses": f"collapses against (loses more than {margin})"}
     head = f"{v.claim.a.label()} {rel.get(v.claim.relation, v.claim.relation)} {v.claim.b.label()}"
     if v.n == 0:
         return f"**{v.claim.text}** — *{v.verdict}*. {head}: {v.note}."
     ci = "no CI below 2 seeds" if math.isnan(v.low) else f"95% CI [{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
+    on = "" if v.claim.metric in ("val_acc", "val_mcc") else f" on {v.claim.metric}"
     text = (
-        f"**{v.claim.text}** — *{v.verdict}*. {head}: paired Δ = {v.mean * scale:+.1f}{unit}, {ci}, "
+        f"**{v.claim.text}** — *{v.verdict}*. {head}: paired Δ{on} = {v.mean * scale:+.1f}{unit}, {ci}, "
         f"N = {v.n} seeds ({v.claim.experiment}, {v.claim.task})."
     )
     if v.per_seed:  # a collapse is often all-or-nothing per seed, which the mean alone hides
@@ -156,7 +162,7 @@ def fmt(v: Verdict) -> str:
 def table(verdicts: list[Verdict]) -> str:
     lines = ["| claim | A | relation | B | Δ (A - B) | 95% CI | N | verdict |", "|---|---|---|---|---|---|---|---|"]
     for v in verdicts:
-        scale = 100 if v.claim.metric == "val_acc" else 1
+        scale = 100 if _is_accuracy(v.claim) else 1
         ci = "" if math.isnan(v.low) else f"[{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
         d = "" if math.isnan(v.mean) else f"{v.mean * scale:+.1f}"
         rel = v.claim.relation

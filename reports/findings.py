@@ -5,6 +5,7 @@ of accuracy, ``collapses`` a loss of more than 5 points."""
 
 from __future__ import annotations
 
+from search_spaces.beyond import AQ4, AQ6
 from search_spaces.beyond import BWD as UNBIASED_BWD
 from search_spaces.study import CV_CUT, NLP_BOTH
 
@@ -14,7 +15,6 @@ from .claims import Config as C
 M, BIG = 0.01, 0.05
 FM, RT = "fashion_mnist", "rotten_tomatoes"
 NONE = C("none", "none")
-AQ6, AQ4 = "uniform:b=6,range=absmax,round=stochastic", "uniform:b=4,range=absmax,round=stochastic"
 
 
 def _both(spec: str) -> C:
@@ -94,4 +94,26 @@ BEYOND = [
           C("uniform:b=3", UNBIASED_BWD), M),
 ]  # fmt: skip
 
-CLAIMS = STUDY + COLLAPSE + BEYOND
+# AQ-SGD judged by the model it trains: the last epoch evaluated with every boundary off
+# (val_acc_clean), for delta and for the direct quantizers alike.
+CLEAN = "val_acc_clean"
+AQSGD = [
+    Claim("results-aqsgd", task, f"{name}: AQ-SGD delta at 3 bits, evaluated uncompressed, matches the baseline",
+          C("delta:b=3", UNBIASED_BWD), "matches", NONE, M, CLEAN)
+    for task, name in ((FM, "CV"), (RT, "NLP"))
+] + [
+    Claim("results-aqsgd", task, f"{name}: AQ-SGD 3/6 bits, evaluated uncompressed, matches the baseline",
+          C("delta:b=3", AQ6), "matches", NONE, M, CLEAN)
+    for task, name in ((FM, "CV"), (RT, "NLP"))
+] + [
+    Claim("results-aqsgd", task, f"{name}: at 3 bits, AQ-SGD delta trains a better model than direct absmax (both evaluated uncompressed)",
+          C("delta:b=3", UNBIASED_BWD), "beats", C("uniform:b=3,range=absmax", UNBIASED_BWD), M, CLEAN)
+    for task, name in ((FM, "CV"), (RT, "NLP"))
+] + [
+    Claim("results-aqsgd", FM, "CV: AQ-SGD 2/4 bits, evaluated uncompressed, matches the baseline", C("delta:b=2", AQ4),
+          "matches", NONE, M, CLEAN),
+    Claim("results-aqsgd", FM, "CV: at 3 bits, AQ-SGD delta trains a better model than direct min-max (both evaluated uncompressed)",
+          C("delta:b=3", UNBIASED_BWD), "beats", C("uniform:b=3", UNBIASED_BWD), M, CLEAN),
+]  # fmt: skip
+
+CLAIMS = STUDY + COLLAPSE + BEYOND + AQSGD

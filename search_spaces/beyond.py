@@ -15,6 +15,14 @@ from . import Space
 BWD = "uniform:b=8,round=stochastic"
 
 
+def aqsgd_bwd(g: int) -> str:
+    """AQ-SGD's backward at g bits: the gradient scaled by max |g|, stochastic rounding."""
+    return f"uniform:b={g},range=absmax,round=stochastic"
+
+
+AQ6, AQ4 = aqsgd_bwd(6), aqsgd_bwd(4)  # its 3/6 (CoLA) and 2/4 settings' backward
+
+
 def forward_specs(b: int) -> list[str]:
     """The forward methods compared at b bits per value."""
     return [
@@ -31,7 +39,7 @@ def forward_specs(b: int) -> list[str]:
 def rows(bits: tuple[int, ...], aqsgd: tuple[tuple[int, int], ...] = ((3, 6), (2, 4))) -> list[dict]:
     out = [{"fwd": "none", "bwd": "none"}]
     out += [{"fwd": spec, "bwd": BWD} for b in bits for spec in forward_specs(b)]
-    out += [{"fwd": f"delta:b={f}", "bwd": f"uniform:b={g},range=absmax,round=stochastic"} for f, g in aqsgd]
+    out += [{"fwd": f"delta:b={f}", "bwd": aqsgd_bwd(g)} for f, g in aqsgd]
     return out
 
 

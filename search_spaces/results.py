@@ -8,12 +8,15 @@ experiment and page section.
   [B,1280,7,7]: EfficientNet-Lite0 at 224 px).
 - ``beyond-cv`` / ``beyond-nlp``: the ``beyond`` rows at 3 forward bits, and AQ-SGD's own
   3/6 and 2/4 settings (``beyond`` has 2, 3 and 4 bits).
+- ``aqsgd-cv`` / ``aqsgd-nlp``: AQ-SGD judged by the model it trains. Its delta rows and the
+  direct 3-bit quantizers beside them, run with ``val_acc_clean`` (the trained model evaluated
+  with every boundary off), which the ``beyond`` runs predate.
 """
 
 from __future__ import annotations
 
 from . import Space
-from .beyond import CV_TRAINING, NLP_TRAINING
+from .beyond import AQ4, AQ6, BWD, CV_TRAINING, NLP_TRAINING
 from .beyond import rows as beyond_rows
 
 
@@ -87,4 +90,24 @@ BEYOND_NLP = Space(
     rows=beyond_rows((3,)),
     training=NLP_TRAINING,
 )
-SPACES = (COLLAPSE, COLLAPSE_NLP, CV224, CV224_UNIFORM, BEYOND_CV, BEYOND_NLP)
+AQSGD_NLP_ROWS = [
+    {"fwd": "none", "bwd": "none"},
+    {"fwd": "delta:b=3", "bwd": BWD},
+    {"fwd": "delta:b=3", "bwd": AQ6},
+    {"fwd": "uniform:b=3,range=absmax", "bwd": BWD},  # the quantizer delta evaluates through
+]
+AQSGD_CV = Space(
+    name="aqsgd-cv",
+    description="AQ-SGD delta 3 bits (8-bit unbiased bwd), 3/6, 2/4; direct 3-bit absmax and min-max; none. CV default",
+    default_task="fashion_mnist",
+    rows=[*AQSGD_NLP_ROWS, {"fwd": "delta:b=2", "bwd": AQ4}, {"fwd": "uniform:b=3", "bwd": BWD}],
+    training=CV_TRAINING,
+)
+AQSGD_NLP = Space(
+    name="aqsgd-nlp",
+    description="AQ-SGD delta 3 bits (8-bit unbiased bwd), 3/6; direct 3-bit absmax; none. MiniLM on Rotten Tomatoes",
+    default_task="rotten_tomatoes",
+    rows=AQSGD_NLP_ROWS,
+    training=NLP_TRAINING,
+)
+SPACES = (COLLAPSE, COLLAPSE_NLP, CV224, CV224_UNIFORM, BEYOND_CV, BEYOND_NLP, AQSGD_CV, AQSGD_NLP)

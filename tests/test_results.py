@@ -193,3 +193,23 @@ def test_clean_evaluation_is_a_column_only_when_runs_have_it():
     assert rep.summary["val_acc_clean_mean"].iloc[0] == pytest.approx(0.75)
     assert "| val_acc eval uncompressed |" in table.render(rep, "val_acc", "md")
     assert "75.0%" in table.render(rep, "val_acc", "md")
+
+
+def test_a_claim_on_the_clean_evaluation_judges_that_column():
+    # delta scores like its direct quantizer through the boundaries (val_acc) but trains a model
+    # as good as the baseline (val_acc_clean): the claim on val_acc_clean must see the latter
+    df = run_rows(
+        {("none", "none"): [(0, 0.70), (1, 0.72), (2, 0.71)],
+         ("delta:b=3", "none"): [(0, 0.55), (1, 0.58), (2, 0.50)]},
+    )  # fmt: skip
+    df["val_acc_clean"] = df["val_acc"]
+    df.loc[df["fwd"] == "delta:b=3", "val_acc_clean"] = [0.702, 0.718, 0.711]
+    rep = table.build(df, "val_acc")
+    none, delta = claims.Config("none", "none"), claims.Config("delta:b=3", "none")
+    on_acc = claims.Claim("exp", "fashion_mnist", "m", delta, "matches", none, 0.01)
+    on_clean = claims.Claim("exp", "fashion_mnist", "m", delta, "matches", none, 0.01, "val_acc_clean")
+    assert claims.verdict(on_acc, rep.summary, rep.runs).verdict == "does not hold"
+    v = claims.verdict(on_clean, rep.summary, rep.runs)
+    assert v.verdict == "holds" and v.mean == pytest.approx(0.001 / 3, abs=1e-9)
+    assert v.per_seed == pytest.approx((0.002, -0.002, 0.001))
+    assert "paired Δ on val_acc_clean = +0.0 pts" in claims.fmt(v)

@@ -23,6 +23,8 @@ def test_names_and_validity():
         "cv224-uniform",
         "beyond-cv",
         "beyond-nlp",
+        "aqsgd-cv",
+        "aqsgd-nlp",
     }
     for name in search_spaces.names():
         search_spaces.get(name).validate()
@@ -101,6 +103,21 @@ def test_beyond_rows():
     assert ("none", "none") in fwd and len(rows) == 24
     assert beyond.SPACE.training_for("rotten_tomatoes")["max_length"] == 48
     assert "image_size" not in beyond.SPACE.training_for("rotten_tomatoes")
+
+
+def test_aqsgd_spaces_are_beyond_rows_with_the_same_training():
+    # the AQ-SGD section reruns beyond's delta rows and the direct quantizers beside them; every
+    # row must be one of beyond's, with its training, or the two sections compare different runs
+    from search_spaces import beyond, results
+
+    rows = {(r["fwd"], r["bwd"]) for r in beyond.SPACE.rows}
+    for space, n in ((results.AQSGD_CV, 6), (results.AQSGD_NLP, 4)):
+        mine = [(r["fwd"], r["bwd"]) for r in space.rows]
+        assert len(set(mine)) == n and set(mine) <= rows
+        assert ("delta:b=3", beyond.BWD) in mine and ("uniform:b=3,range=absmax", beyond.BWD) in mine
+        task = space.default_task
+        assert space.training_for(task) == results.BEYOND_CV.training_for(task) or task != "fashion_mnist"
+        assert space.training_for(task) == results.BEYOND_NLP.training_for(task) or task != "rotten_tomatoes"
 
 
 def test_empty_grid_is_refused(tmp_path):
