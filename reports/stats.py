@@ -108,3 +108,22 @@ def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple) -> dict:
     mean, lo, hi = paired_ci(d[keep])
     seeds = [s for s, k in zip(common, keep, strict=True) if k]
     return {"mean": mean, "low": lo, "high": hi, "n": int(keep.sum()), "seeds": seeds, "diffs": d[keep].tolist()}
+
+
+def replicates(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The same (config, seed) finished in more than one experiment: one row per later run, paired
+    with the first (by start time), with both metrics and whether the runs were identical (train
+    loss equal to the last digit). On one machine a run is deterministic; across machines the CPU
+    kernels round differently, and a few epochs amplify that into differences the size of a seed's."""
+    cols = ["config_id", "seed", "experiment_a", "experiment_b", "a", "b", "identical"]
+    runs = df.dropna(subset=[metric]).sort_values("start_time")
+    rows = []
+    for (cid, seed), g in runs.groupby(["config_id", "seed"]):
+        g = g.drop_duplicates("experiment")
+        if len(g) < 2:
+            continue
+        ra = g.iloc[0]
+        for _, rb in g.iloc[1:].iterrows():
+            same = bool(ra["train_loss"] == rb["train_loss"]) and bool(ra[metric] == rb[metric])
+            rows.append([cid, seed, ra["experiment"], rb["experiment"], ra[metric], rb[metric], same])
+    return pd.DataFrame(rows, columns=cols)

@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from reports import claims, results, runs, table
+from reports import stats as rstats
 from reports.link import LinkError, parse_links
 
 
@@ -239,3 +240,21 @@ def test_every_claim_rests_on_rows_its_sections_sweeps_run():
     # the NLP study claims' rows run first, so a sitting that stops early still decides them
     nlp = search_spaces.get("seed-nlp").rows[:3]
     assert [r["fwd"] for r in nlp] == ["none", "uniform:b=8", "uniform:b=4"]
+
+
+def test_replicates_pair_each_repeat_with_the_first_run():
+    base = {("none", "none"): [(0, 0.70), (1, 0.72)]}
+    a = run_rows(base, experiment="e1", train_loss=0.5)
+    b = run_rows(base, experiment="e2", train_loss=0.5)  # identical runs
+    c = run_rows({("none", "none"): [(0, 0.60), (1, 0.72)]}, experiment="e3", train_loss=0.6)
+    for i, d in enumerate((a, b, c)):
+        d["start_time"] = d["start_time"] + i * 1_000_000
+    rep = rstats.replicates(pd.concat([a, b, c], ignore_index=True), "val_acc")
+    assert len(rep) == 4 and set(rep["experiment_a"]) == {"e1"}
+    assert rep["identical"].tolist() == [True, False, True, False]
+    worst = rep.loc[(rep["a"] - rep["b"]).abs().idxmax()]
+    assert (worst["seed"], worst["experiment_b"], worst["b"]) == (0, "e3", 0.60)
+    assert "4 (config, seed) pairs finished in two experiments: 2 were identical" in results._reproducibility(
+        pd.concat([a, b, c], ignore_index=True)
+    )
+    assert results._reproducibility(a) == ""  # no repeats, no paragraph
