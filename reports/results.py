@@ -147,22 +147,48 @@ def _run_command(space: str, seeds: int, experiment: str) -> str:
     )
 
 
-def _missing(task: str, space: str, seeds: int, summary: pd.DataFrame) -> list[str]:
+COLLAPSE_SEEDS = 5  # a row a collapse verdict rests on needs this many seeds (all-or-nothing per seed)
+
+
+def _collapse_rows(experiment: str, task: str) -> set[tuple[str, str, str]]:
+    """(fwd, bwd, placement) of the rows a `collapses` claim of this experiment and task rests on."""
+    from trainables import default_placement
+
+    out = set()
+    for c in CLAIMS:
+        if c.experiment == experiment and c.task == task and c.relation == "collapses":
+            for cfg in (c.a, c.b):
+                placement = cfg.placement or default_placement(task)
+                out.add((claimsmod._canon(cfg.fwd), claimsmod._canon(cfg.bwd), placement))
+    return out
+
+
+def _missing(
+    task: str, space: str, seeds: int, summary: pd.DataFrame, collapse: set = frozenset()
+) -> tuple[list[str], dict[int, list[str]]]:
+    """The space's rows not run or short of seeds (lines for the page), and the config ids of the
+    short ones by the seeds they need (for `sweep.py rerun`)."""
     import compression
     from trainables import default_placement
 
-    out = []
+    out: list[str] = []
+    short: dict[int, list[str]] = {}
     sp = search_spaces.get(space)
+    several = len({row.get("placement") or default_placement(task) for row in sp.rows}) > 1
     for row in sp.rows:
         fwd = str(compression.parse_spec(row["fwd"]))
         bwd = str(compression.parse_spec(row["bwd"])) if row.get("bwd") else ""
         placement = row.get("placement") or default_placement(task)
+        need = max(seeds, COLLAPSE_SEEDS) if (fwd, bwd, placement) in collapse else seeds
+        why = " (a collapse claim rests on it)" if need > seeds else ""
+        label = f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + (f" @ {placement}" if several else "")
         hit = summary[(summary["fwd"] == fwd) & (summary["bwd"] == bwd) & (summary["placement"] == placement)]
         if hit.empty:
-            out.append(f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + ": not run")
-        elif int(hit.iloc[0]["n"]) < seeds:
-            out.append(f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + f": N={int(hit.iloc[0]['n'])} of {seeds}")
-    return out
+            out.append(f"{label}: not run")
+        elif int(hit.iloc[0]["n"]) < need:
+            out.append(f"{label}: N={int(hit.iloc[0]['n'])} of {need}{why}")
+            short.setdefault(need, []).append(str(hit.iloc[0]["config_id"]))
+    return out, short
 
 
 def _reproducibility(df: pd.DataFrame) -> str:
@@ -232,11 +258,17 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
             plot = out / f"{sec.experiment}-{task}.png"
             table.plot(summary, METRIC, plot, title=f"{sec.experiment} / {task}: {METRIC}, mean ± std over seeds")
             body.append(f"\n![{sec.experiment} {task}]({plot.name})\n")
-            missing = _missing(task, space, seeds, summary)
+            missing, short = _missing(task, space, seeds, summary, _collapse_rows(sec.experiment, task))
             if missing:
+                more = "".join(
+                    f", `python sweep.py rerun --name {sec.experiment} --config-id {','.join(ids)} --seeds {n} "
+                    "--cpus-per-trial 2` brings the short rows to their seeds"
+                    for n, ids in sorted(short.items())
+                )
                 body.append(
-                    f"\nRows missing or short of {seeds} seeds (the session ran out of time; "
-                    f"`{_run_command(space, seeds, sec.experiment)}` fills them in): " + "; ".join(missing) + ".\n"
+                    f"\nRows missing or short of {seeds} seeds ({COLLAPSE_SEEDS} where a collapse claim rests on "
+                    f"them; the sessions ran out of time. `{_run_command(space, seeds, sec.experiment)}` runs the "
+                    f"rows not run{more}): " + "; ".join(missing) + ".\n"
                 )
         if verdicts:
             body.append("\n### Claims\n\n" + claimsmod.table(verdicts) + "\n")

@@ -258,3 +258,20 @@ def test_replicates_pair_each_repeat_with_the_first_run():
         pd.concat([a, b, c], ignore_index=True)
     )
     assert results._reproducibility(a) == ""  # no repeats, no paragraph
+
+
+def test_rows_a_collapse_claim_rests_on_need_five_seeds():
+    df = run_rows(
+        {("none", ""): [(s, 0.8) for s in range(3)], ("uniform:b=9", ""): [(s, 0.78) for s in range(3)],
+         ("uniform:b=16", ""): [(s, 0.79) for s in range(3)]},
+        experiment="results-cv",
+    )  # fmt: skip
+    rep = table.build(df, "val_acc")
+    collapse = results._collapse_rows("results-cv", "fashion_mnist")
+    assert ("uniform:b=9", "", "first:1,last:1") in collapse and ("uniform:b=16", "", "first:1,last:1") not in collapse
+    lines, short = results._missing("fashion_mnist", "seed-cv", 3, rep.summary, collapse)
+    assert "`uniform:b=9`: N=3 of 5 (a collapse claim rests on it)" in lines
+    assert "`none`: N=3 of 5 (a collapse claim rests on it)" in lines
+    assert not any(x.startswith("`uniform:b=16`") for x in lines)  # 3 seeds are enough for a matches claim
+    assert sorted(short[5]) == sorted(["none|", "uniform:b=9|"]) and set(short) == {5}
+    assert "`topk:r=0.5`: not run" in lines
