@@ -42,8 +42,8 @@ demo: setup
 # skipped (in MLflow or in docs/results/runs.csv, so a clean clone resumes too): the target
 # resumes across sittings, and each sweep's runs land in runs.csv when the page is written.
 # Wall times measured on 2 cores: collapse ~80 min, collapse-nlp ~40, cv224-uniform ~50,
-# beyond-cv ~20, beyond-nlp ~55, aqsgd-cv ~12 (estimated), aqsgd-nlp ~22 (estimated), seed-cv ~90,
-# seed-nlp ~95 (about 7.5 hours in all).
+# beyond-cv ~20, beyond-nlp ~55, aqsgd-cv ~22, aqsgd-nlp ~31, seed-cv ~90,
+# seed-nlp ~95 (about 8 hours in all).
 results: setup
 	@$(BIN)/python -m reports.results --plan | while read name space seeds; do \
 	  $(BIN)/python sweep.py run --space $$space --seeds $$seeds --name $$name --cpus-per-trial 2 \
