@@ -36,6 +36,12 @@ class Config:
     def label(self) -> str:
         return f"`{self.fwd}`" + (f" / bwd `{self.bwd}`" if self.bwd else "")
 
+    def key(self, task: str) -> tuple[str, str, str]:
+        """(fwd, bwd, placement) as a summary row holds them: canonical specs, the cut resolved."""
+        from trainables import default_placement
+
+        return _canon(self.fwd), _canon(self.bwd), self.placement or default_placement(task)
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -72,15 +78,13 @@ def _canon(spec: str) -> str:
 
 
 def find(summary: pd.DataFrame, experiment: str, task: str, c: Config) -> pd.Series | None:
-    from trainables import default_placement
-
-    placement = c.placement or default_placement(task)
+    fwd, bwd, placement = c.key(task)
     hit = summary[
         (summary["experiment"] == experiment)
         & (summary["task"] == task)
         & (summary["placement"] == placement)
-        & (summary["fwd"] == _canon(c.fwd))
-        & (summary["bwd"].fillna("").map(_canon) == _canon(c.bwd))
+        & (summary["fwd"] == fwd)
+        & (summary["bwd"].fillna("").map(_canon) == bwd)
     ]
     return None if hit.empty else hit.iloc[0]
 
@@ -126,12 +130,13 @@ def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame) -> Verdict:
                    (ra["config_id"], rb["config_id"]), per_seed=tuple(d["diffs"]))  # fmt: skip
 
 
+def rerun_line(experiment: str, ids, seeds: int) -> str:
+    """The command that brings these configs of an experiment to `seeds` seeds."""
+    return f"python sweep.py rerun --name {experiment} --config-id {','.join(ids)} --seeds {seeds}"
+
+
 def rerun_command(v: Verdict, seeds: int) -> str:
-    return (
-        f"python sweep.py rerun --name {v.claim.experiment} --config-id {','.join(v.ids)} --seeds {seeds}"
-        if v.ids
-        else ""
-    )
+    return rerun_line(v.claim.experiment, v.ids, seeds) if v.ids else ""
 
 
 def _is_accuracy(c: Claim) -> bool:
@@ -173,4 +178,4 @@ def table(verdicts: list[Verdict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["RELATIONS", "Claim", "Config", "Verdict", "fmt", "judge", "rerun_command", "table", "verdict"]
+__all__ = ["RELATIONS", "Claim", "Config", "Verdict", "fmt", "judge", "rerun_command", "rerun_line", "table", "verdict"]

@@ -22,6 +22,7 @@ from . import claims as claimsmod
 from . import runs, table
 from .findings import CLAIMS
 from .link import parse_links
+from .stats import replicates
 
 LINKS = parse_links("100mbit,1gbit")
 METRIC = "val_acc"
@@ -152,15 +153,12 @@ COLLAPSE_SEEDS = 5  # a row a collapse verdict rests on needs this many seeds (a
 
 def _collapse_rows(experiment: str, task: str) -> set[tuple[str, str, str]]:
     """(fwd, bwd, placement) of the rows a `collapses` claim of this experiment and task rests on."""
-    from trainables import default_placement
-
-    out = set()
-    for c in CLAIMS:
-        if c.experiment == experiment and c.task == task and c.relation == "collapses":
-            for cfg in (c.a, c.b):
-                placement = cfg.placement or default_placement(task)
-                out.add((claimsmod._canon(cfg.fwd), claimsmod._canon(cfg.bwd), placement))
-    return out
+    return {
+        cfg.key(task)
+        for c in CLAIMS
+        if c.experiment == experiment and c.task == task and c.relation == "collapses"
+        for cfg in (c.a, c.b)
+    }
 
 
 def _missing(
@@ -168,17 +166,14 @@ def _missing(
 ) -> tuple[list[str], dict[int, list[str]]]:
     """The space's rows not run or short of seeds (lines for the page), and the config ids of the
     short ones by the seeds they need (for `sweep.py rerun`)."""
-    import compression
-    from trainables import default_placement
-
     out: list[str] = []
     short: dict[int, list[str]] = {}
-    sp = search_spaces.get(space)
-    several = len({row.get("placement") or default_placement(task) for row in sp.rows}) > 1
-    for row in sp.rows:
-        fwd = str(compression.parse_spec(row["fwd"]))
-        bwd = str(compression.parse_spec(row["bwd"])) if row.get("bwd") else ""
-        placement = row.get("placement") or default_placement(task)
+    keys = [
+        claimsmod.Config(r["fwd"], r.get("bwd", ""), r.get("placement")).key(task)
+        for r in search_spaces.get(space).rows
+    ]
+    several = len({placement for _, _, placement in keys}) > 1
+    for fwd, bwd, placement in keys:
         need = max(seeds, COLLAPSE_SEEDS) if (fwd, bwd, placement) in collapse else seeds
         why = " (a collapse claim rests on it)" if need > seeds else ""
         label = f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + (f" @ {placement}" if several else "")
@@ -193,8 +188,6 @@ def _missing(
 
 def _reproducibility(df: pd.DataFrame) -> str:
     """What the runs that repeat a (config, seed) in another experiment say about pairing."""
-    from .stats import replicates
-
     rep = replicates(df, METRIC)
     if rep.empty:
         return ""
@@ -261,8 +254,8 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
             missing, short = _missing(task, space, seeds, summary, _collapse_rows(sec.experiment, task))
             if missing:
                 more = "".join(
-                    f", `python sweep.py rerun --name {sec.experiment} --config-id {','.join(ids)} --seeds {n} "
-                    "--cpus-per-trial 2` brings the short rows to their seeds"
+                    f", `{claimsmod.rerun_line(sec.experiment, ids, n)} --cpus-per-trial 2` brings the short rows "
+                    "to their seeds"
                     for n, ids in sorted(short.items())
                 )
                 body.append(

@@ -218,25 +218,18 @@ def test_a_claim_on_the_clean_evaluation_judges_that_column():
 
 def test_every_claim_rests_on_rows_its_sections_sweeps_run():
     # a claim on a config no sweep of its section runs would read "not run" forever
-    import compression
     import search_spaces
     from reports.findings import CLAIMS
-    from trainables import default_placement
-
-    def canon(spec):
-        return str(compression.parse_spec(spec)) if spec else ""
 
     sections = {s.experiment: s for s in results.SECTIONS}
     for c in CLAIMS:
         spaces = [search_spaces.get(sp) for sp, task, _ in sections[c.experiment].spaces if task == c.task]
         assert spaces, c.text
         have = {
-            (canon(r["fwd"]), canon(r.get("bwd", "")), r.get("placement") or default_placement(c.task))
-            for sp in spaces
-            for r in sp.rows
+            claims.Config(r["fwd"], r.get("bwd", ""), r.get("placement")).key(c.task) for sp in spaces for r in sp.rows
         }
         for cfg in (c.a, c.b):
-            assert (canon(cfg.fwd), canon(cfg.bwd), cfg.placement or default_placement(c.task)) in have, (c.text, cfg)
+            assert cfg.key(c.task) in have, (c.text, cfg)
     # the NLP study claims' rows run first, so a sitting that stops early still decides them
     nlp = search_spaces.get("seed-nlp").rows[:3]
     assert [r["fwd"] for r in nlp] == ["none", "uniform:b=8", "uniform:b=4"]

@@ -116,8 +116,8 @@ def test_aqsgd_spaces_are_beyond_rows_with_the_same_training():
         assert len(set(mine)) == n and set(mine) <= rows
         assert ("delta:b=3", beyond.BWD) in mine and ("uniform:b=3,range=absmax", beyond.BWD) in mine
         task = space.default_task
-        assert space.training_for(task) == results.BEYOND_CV.training_for(task) or task != "fashion_mnist"
-        assert space.training_for(task) == results.BEYOND_NLP.training_for(task) or task != "rotten_tomatoes"
+        twin = {"fashion_mnist": results.BEYOND_CV, "rotten_tomatoes": results.BEYOND_NLP}[task]
+        assert space.training_for(task) == twin.training_for(task)
 
 
 def test_empty_grid_is_refused(tmp_path):
