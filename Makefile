@@ -15,6 +15,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 setup: $(STAMP) $(RT) $(FMNIST)
 
 $(STAMP): pyproject.toml
+	@echo "installing compsweep and its dependencies into $(VENV) (about 3 min on 2 cores; log: $(VENV)/pip.log)"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -e '.[dev]' > $(VENV)/pip.log 2>&1 || { grep -v 'is ignored' $(VENV)/pip.log; exit 1; }
 	$(BIN)/python -c 'import torch, torchvision, transformers, ray, optuna, mlflow, psutil'
@@ -33,22 +34,23 @@ $(FMNIST):
 	  ($$SUDO apt-get install -y -qq dataset-fashion-mnist || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist)) >/dev/null
 
 demo: setup
+	@echo "demo sweep: 6 configs x 2 seeds, about 10 min on 2 cores (the first trial compiles kernels, ~2 min)"
 	$(BIN)/python sweep.py run --space demo --seeds 2 --name demo --cpus-per-trial 2
 	$(BIN)/python sweep.py report --name demo --link 100mbit,1gbit --plot docs/demo.png --out docs/demo.md
 
 # docs/results: one MLflow experiment per question, one trial at a time with 2 threads (twice
 # the throughput of two 1-thread trials here); the sweeps and their seeds are
-# `python -m reports.results --plan`. A (config, seed) that already has a FINISHED run is
+# `python sweep.py results --plan`. A (config, seed) that already has a FINISHED run is
 # skipped (in MLflow or in docs/results/runs.csv, so a clean clone resumes too): the target
 # resumes across sittings, and each sweep's runs land in runs.csv when the page is written.
 # Wall times measured on 2 cores: collapse ~80 min, collapse-nlp ~40, cv224-uniform ~50,
 # beyond-cv ~20, beyond-nlp ~55, aqsgd-cv ~22, aqsgd-nlp ~31, seed-cv ~90,
 # seed-nlp ~95 (about 8 hours in all).
 results: setup
-	@$(BIN)/python -m reports.results --plan | while read name space seeds; do \
+	@$(BIN)/python sweep.py results --plan | while read name space seeds; do \
 	  $(BIN)/python sweep.py run --space $$space --seeds $$seeds --name $$name --cpus-per-trial 2 \
 	    --done-from docs/results/runs.csv < /dev/null || true; \
-	  $(BIN)/python -m reports.results --out docs/results < /dev/null; done
+	  $(BIN)/python sweep.py results --out docs/results < /dev/null; done
 
 test: setup
 	$(BIN)/python -m ruff check .

@@ -87,64 +87,61 @@ def run(shapes=SHAPES, specs=SPECS, repeats: int = 3, reference: bool = True) ->
     for shape in shapes:
         x = activation_like(shape)
         clone = best_time(lambda x=x: x.clone(), repeats)
-        table = Table(
-            title=f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms (compile: {compression.base.compile_mode()})"
-        )
-        for col in ("method", "time/clone", "target", "SNR dB", "bits/value", "vs seed-style"):
-            table.add_column(col, justify="right" if col != "method" else "left")
+        mine = []
         seed_t = None
         if reference:
             seed_t = best_time(lambda x=x: sortquant_seed_style(x, 6, 2), 1)
-            x_ref = sortquant_seed_style(x, 6, 2)
-            rows.append(
-                dict(
-                    shape=list(shape),
-                    method="seed-style sortquant 6+2 (reference)",
-                    ratio=seed_t / clone,
-                    snr=snr_db(x, x_ref),
-                    bits=8.0,
-                )
-            )
+            snr = snr_db(x, sortquant_seed_style(x, 6, 2))
+            label = "seed-style sortquant 6+2 (reference)"
+            mine.append(dict(shape=list(shape), method=label, x_clone=seed_t / clone, snr=snr, bits=8.0))
         for spec in list(specs) + (["kmeans:b=4,iters=converge"] if reference else []):
-            comp = compression.build(spec)
-            label = spec + (" (Lloyd-Max reference)" if spec.endswith("converge") else "")
-            if comp.spec.method == "delta":  # AQ-SGD: timed on later sightings, buffers read and written
-                t, x_hat, bits = _delta(comp, x, repeats)
-                x = x_hat[1]
-                x_hat = x_hat[0]
-                label += " (2nd sighting, 10% change)"
-            else:
-                t = best_time(lambda c=comp, x=x: c.roundtrip(x), repeats)
-                x_hat, bits = comp.roundtrip(x)
-            rows.append(
-                dict(
-                    shape=list(shape),
-                    method=label,
-                    ratio=t / clone,
-                    snr=snr_db(x, x_hat),
-                    bits=bits * 8 / x.numel() if comp.spec.method == "delta" else bits / x.numel(),
-                    target=TARGETS.get(spec) if shape == SHAPES[-1] else None,
-                    speedup=(seed_t / t) if seed_t and spec.startswith("sortquant") else None,
-                )
-            )
-        for r in rows:
-            if r["shape"] != list(shape):
-                continue
-            target = r.get("target")
-            ok = (
-                ""
-                if target is None
-                else (f"≤{target}x ok" if r["ratio"] <= target else f"≤{target}x MISSED by {r['ratio'] / target:.1f}x")
-            )
-            x = activation_like(shape)
-            sp = r.get("speedup")
-            table.add_row(
-                r["method"],
-                f"{r['ratio']:.2f}x",
-                ok,
-                f"{r['snr']:.1f}",
-                f"{r['bits']:.3f}",
-                f"{sp:.0f}x faster" if sp else "",
-            )
-        console.print(table)
+            mine.append(_measure(spec, shape, clone, seed_t, repeats))
+        console.print(_table(shape, clone, mine))
+        rows += mine
     return rows
+
+
+def _measure(spec: str, shape, clone: float, seed_t: float | None, repeats: int) -> dict:
+    """One spec on the shape: time / clone, SNR, bits per value (a stateful method: on a later
+    sighting, its buffers read and written)."""
+    x = activation_like(shape)
+    comp = compression.build(spec)
+    label = spec + (" (Lloyd-Max reference)" if spec.endswith("converge") else "")
+    if comp.stateful:
+        t, (x_hat, x), nbytes = _delta(comp, x, repeats)
+        bits = nbytes * 8 / x.numel()
+        label += " (2nd sighting, 10% change)"
+    else:
+        t = best_time(lambda c=comp, x=x: c.roundtrip(x), repeats)
+        x_hat, raw_bits = comp.roundtrip(x)
+        bits = raw_bits / x.numel()
+    return dict(
+        shape=list(shape),
+        method=label,
+        x_clone=t / clone,
+        snr=snr_db(x, x_hat),
+        bits=bits,
+        target=TARGETS.get(spec) if tuple(shape) == tuple(SHAPES[-1]) else None,
+        speedup=(seed_t / t) if seed_t and spec.startswith("sortquant") else None,
+    )
+
+
+def _table(shape, clone: float, rows: list[dict]) -> Table:
+    title = f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms (compile: {compression.base.compile_mode()})"
+    table = Table(title=title)
+    for col in ("method", "time/clone", "target", "SNR dB", "bits/value", "vs seed-style"):
+        table.add_column(col, justify="right" if col != "method" else "left")
+    for r in rows:
+        target, sp = r.get("target"), r.get("speedup")
+        ok = ""
+        if target is not None:
+            ok = f"≤{target}x ok" if r["x_clone"] <= target else f"≤{target}x MISSED by {r['x_clone'] / target:.1f}x"
+        table.add_row(
+            r["method"],
+            f"{r['x_clone']:.2f}x",
+            ok,
+            f"{r['snr']:.1f}",
+            f"{r['bits']:.3f}",
+            f"{sp:.0f}x faster" if sp else "",
+        )
+    return table

@@ -59,47 +59,48 @@ class Task:
         return (total - bookkeeping) / steps, comp / steps
 
     def _step(self, opt, bounds, batch):
+        from trainables.common import train_step  # the trainables' own step, not a copy
+
         x, y, ids = batch
-        for b in bounds:
-            b.set_batch_ids(ids)
-        loss = self.loss(self.model, x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(lambda xb, yb: self.loss(self.model, xb, yb), x, y, ids, opt, None, bounds)
 
 
 def cv_task(quick: bool) -> Task:
-    from trainables import CV_PLACEMENT, cv
+    import trainables
+    from trainables import cv
 
-    x, y = cv.load_images("fashion_mnist", None, train=True)
+    task = trainables.task("fashion_mnist")
+    x, y = task.load(None, "train")
     bs = 16 if quick else 64
     gen = torch.Generator().manual_seed(0)
     batches = []
     for i in range(DISTINCT):
         sel = torch.arange(i * bs, (i + 1) * bs)
         batches.append((cv.to_input(x[sel], 32, True, gen), y[sel], sel))
-    model = cv.build_model("efficientnet_lite0", None, num_classes=10)
-    return Task(model, batches, lambda m, xb, yb: F.cross_entropy(m(xb), yb), CV_PLACEMENT, 0.01)
+    model = cv.build_model("efficientnet_lite0", None, num_classes=task.num_classes)
+    return Task(model, batches, lambda m, xb, yb: F.cross_entropy(m(xb), yb), task.placement, 0.01)
 
 
 def nlp_task(quick: bool) -> Task:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    from trainables import NLP_PLACEMENT, nlp
+    import trainables
+    from trainables import nlp
 
     hf_logging.set_verbosity_error()
-    ex = nlp.load_examples("rotten_tomatoes", None, "train")
+    task = trainables.task("rotten_tomatoes")
+    ex = task.load(None, "train")
     d = nlp.default_model_dir()
     tok = AutoTokenizer.from_pretrained(d)
-    model = AutoModelForSequenceClassification.from_pretrained(d, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(d, num_labels=task.num_classes)
     bs = 8 if quick else 32
     batches = []
     for i in range(DISTINCT):
         sel = torch.arange(i * bs, (i + 1) * bs)
         rows, y = nlp.tokenize(tok, ex, sel, 48)
         batches.append((nlp.collate(rows, tok.pad_token_id), y, sel))
-    return Task(model, batches, lambda m, xb, yb: F.cross_entropy(m(**xb).logits, yb), NLP_PLACEMENT, 1e-4)
+    return Task(model, batches, lambda m, xb, yb: F.cross_entropy(m(**xb).logits, yb), task.placement, 1e-4)
 
 
 def measure(task: Task, specs: list[str], steps: int, rounds: int) -> dict[str, dict]:
@@ -117,7 +118,7 @@ def measure(task: Task, specs: list[str], steps: int, rounds: int) -> dict[str, 
     med_base = statistics.median(base)
     return {
         s: {
-            "ratio": statistics.median(ratios[s]),
+            "x_none": statistics.median(ratios[s]),
             "spread": (min(ratios[s]), max(ratios[s])),
             "compress": statistics.median(comp[s]) / med_base,
         }
@@ -143,12 +144,12 @@ def run(steps: int = 24, rounds: int = 3, quick: bool = False, tasks: tuple[str,
             t.add_column(col, justify="right" if col != "method" else "left")
         for s in specs:
             r = res[s]
-            other = r["ratio"] - 1 - r["compress"]
+            other = r["x_none"] - 1 - r["compress"]
             target = TARGETS[name].get(s)
-            mark = "" if target is None else (" ok" if r["ratio"] <= target else " MISSED")
+            mark = "" if target is None else (" ok" if r["x_none"] <= target else " MISSED")
             t.add_row(
                 s,
-                f"{r['ratio']:.3f}x",
+                f"{r['x_none']:.3f}x",
                 f"{r['spread'][0]:.2f}-{r['spread'][1]:.2f}",
                 f"{r['compress']:.3f}",
                 f"{other:+.3f}",

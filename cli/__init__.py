@@ -10,7 +10,7 @@ import sys
 
 import schema
 
-SUBCOMMANDS = ("run", "report", "best", "rerun", "single", "spaces", "bench")
+SUBCOMMANDS = ("run", "report", "best", "rerun", "single", "spaces", "bench", "results")
 
 
 class UsageError(Exception):
@@ -58,6 +58,9 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where trials run and log")
+    g.add_argument(
+        "--dry-run", action="store_true", help="check everything and list the trials, then stop (no Ray, no MLflow run)"
+    )
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in mlruns/)")
     g.add_argument("--storage", help="Ray Tune results/checkpoints folder (default ray_results/)")
     g.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
@@ -79,7 +82,7 @@ def add_store_flags(p: argparse.ArgumentParser) -> None:
 
 def add_selection_flags(p: argparse.ArgumentParser, top: int) -> None:
     """What `best` and `rerun` rank: a metric, under an optional byte/ratio budget or link."""
-    p.add_argument("--metric", default="val_acc", help=f"one of {', '.join(schema.REPORTED)}")
+    p.add_argument("--metric", default=schema.VAL_ACC, help=f"one of {', '.join(schema.REPORTED)}")
     p.add_argument("--mode", choices=["max", "min"], default="max")
     p.add_argument("--top", type=int, default=top)
     p.add_argument("--max-ratio", type=float, help="only configs with compressed/fp32 ratio <= R")
@@ -100,11 +103,19 @@ def training_overrides(args: argparse.Namespace) -> dict:
 
 
 def metric_for(task: str, metric: str | None) -> str:
-    m = metric or ("val_mcc" if task == "cola" else "val_acc")
+    """The metric a sweep ranks by: given, or the task's own; a score only some tasks measure
+    (val_mcc: CoLA, val_f1: MRPC) is refused on the others."""
+    import trainables
+    from trainables import tasks
+
+    entry = trainables.task(task)
+    m = metric or entry.metric
     if m not in schema.REPORTED:
         raise UsageError(f"--metric {m!r}: must be one of {', '.join(schema.REPORTED)}")
-    if m == "val_mcc" and task != "cola":
-        raise UsageError(f"--metric val_mcc is only measured on cola, not {task}")
+    score = next((k for k, clean in schema.CLEAN.items() if m in (k, clean)), m)
+    owners = [t.name for t in tasks.all_tasks().values() if score in t.scores]
+    if owners and entry.name not in owners:
+        raise UsageError(f"--metric {m} is only measured on {', '.join(owners)}, not {task}")
     return m
 
 
@@ -115,7 +126,7 @@ def check_configs(configs: list[dict]) -> None:
 
     seen = set()
     for cfg in configs:
-        key = (cfg.get("placement"), cfg.get("fwd"), cfg.get("bwd"))
+        key = (cfg.get("task"), cfg.get("placement"), cfg.get("fwd"), cfg.get("bwd"))
         if key in seen:
             continue
         seen.add(key)
@@ -175,19 +186,52 @@ def plan_kwargs(args) -> dict:
     )
 
 
-def launch(plan, resume: bool = False) -> int:
+def show(plan) -> int:
+    """--dry-run: the trials a plan would run (grid), or how many Optuna would sample."""
+    if plan.trials is None:
+        print(f"dry run: Optuna would sample {plan.num_samples} trials of space {plan.space}")
+        return 0
+    for t in plan.trials:
+        bwd = f" bwd={t['bwd']}" if t.get("bwd") else ""
+        print(f"  {schema.config_id(t)} seed={t['seed']} {t['task']} {t.get('placement')} fwd={t['fwd']}{bwd}")
+    print(f"dry run: {len(plan.trials)} trials into {plan.name!r}; nothing was run")
+    return 0
+
+
+def write_summary(uri: str, name: str, metric: str) -> None:
+    """The experiment's summary run (table as Markdown, CSV and JSON, and the plot), updated
+    in place after every sweep and rerun."""
+    import tempfile
+    from pathlib import Path
+
+    from reports import table
+
+    rep = table.report(uri, name, metric)
+    if rep.summary.empty:
+        return
+    files: dict = {f"summary_{metric}.{fmt}": table.render(rep, metric, fmt) for fmt in ("md", "csv", "json")}
+    with tempfile.TemporaryDirectory() as d:
+        files["summary.png"] = Path(d) / "summary.png"
+        table.plot(rep.summary, metric, files["summary.png"], title=name)
+        table.save_summary_run(uri, name, files)
+
+
+def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
     """Run the plan; the exit status is the number of failed trials (130 when interrupted)."""
     import time
 
+    if dry_run:
+        return show(plan)
     from tuning.runner import launch as run_plan
 
     t0 = time.time()
     out = run_plan(plan, resume=resume)
     took = time.time() - t0
     print(
-        f"sweep {out['sweep']}: {out['finished']} finished, {out['failed']} failed of "
+        f"sweep {out['sweep_id']}: {out['finished']} finished, {out['failed']} failed of "
         f"{out['planned']} planned trials in {took / 60:.1f} min (MLflow experiment {plan.name!r})"
     )
+    write_summary(plan.tracking_uri, plan.name, plan.metric)
     if out["finished"] + out["failed"] < out["planned"]:
         print(
             f"interrupted: {out['planned'] - out['finished'] - out['failed']} trials left; resume with "

@@ -4,8 +4,11 @@ ranked by estimated batch time at a link among those within a tolerance of the b
 from __future__ import annotations
 
 import argparse
+import sys
 
 import pandas as pd
+
+import schema
 
 from . import UsageError, add_selection_flags, add_store_flags, check_metric, experiment_or_fail, fail, links
 
@@ -45,18 +48,34 @@ def select(args, uri: str):
         raise UsageError(f"--link {args.link!r}: give one link to rank by")
     rep = table.report(uri, args.name, args.metric, links=lk, include_stopped=args.include_stopped)
     s = rep.summary.dropna(subset=[f"{args.metric}_mean"])
+    why = [f"{len(s)} configs with a {args.metric}"]
     if args.max_ratio is not None:
-        s = s[s["ratio"] <= args.max_ratio]
+        s = s[s[schema.RATIO] <= args.max_ratio]
+        why.append(f"{len(s)} within --max-ratio {args.max_ratio:g}")
     if args.max_bytes is not None:
-        s = s[(s["bytes_fwd"] + s["bytes_bwd"]) <= args.max_bytes]
+        s = s[(s[schema.BYTES_FWD] + s[schema.BYTES_BWD]) <= args.max_bytes]
+        why.append(f"{len(s)} within --max-bytes {args.max_bytes:g}")
     col = f"{args.metric}_mean"
     if lk and not s.empty:
         best = s[col].max() if args.mode == "max" else s[col].min()
         near = (s[col] >= best - args.tolerance) if args.mode == "max" else (s[col] <= best + args.tolerance)
         s = s[near].sort_values(f"est_batch_s_{lk[0].label}")
+        why.append(f"{len(s)} within --tolerance {args.tolerance:g} of the best {args.metric} ({best:.4g})")
     else:
         s = s.sort_values(col, ascending=args.mode == "min", kind="stable")
+    rep.notes.append(explain(why, len(s), args.top))
     return rep, s.head(args.top)
+
+
+def explain(steps: list[str], kept: int, top: int) -> str:
+    """How the selection got to its answer, and which flag to loosen when little is left."""
+    line = "; ".join(steps)
+    if kept <= 1 and len(steps) > 1:
+        flags = [w.split()[2] for w in steps[1:]]
+        line += f": loosen {' or '.join(flags)} to see more"
+    elif kept > top:
+        line += f"; the first {top} shown (--top)"
+    return line
 
 
 def main(args: argparse.Namespace) -> int:
@@ -68,4 +87,6 @@ def main(args: argparse.Namespace) -> int:
         return fail(str(e))
     rep.summary = top if not top.empty else pd.DataFrame(columns=rep.summary.columns)
     print(table.render(rep, args.metric, args.format), end="")
+    if args.format != "md":  # the notes are in the Markdown; JSON and CSV stay parseable
+        print(f"best: {rep.notes[-1]}", file=sys.stderr)
     return 0

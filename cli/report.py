@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import schema
+
 from . import UsageError, add_store_flags, check_metric, experiment_or_fail, fail, links
 
 EPILOG = """the link model (--link): est_batch_s = step_time + (bytes_fwd + bytes_bwd) x batch_size x 8 /
@@ -27,7 +29,7 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_store_flags(p)
-    p.add_argument("--metric", default="val_acc")
+    p.add_argument("--metric", default=schema.VAL_ACC)
     p.add_argument("--vs", default="none", help="the baseline's forward spec for the paired Δ (default none)")
     p.add_argument("--link", help="estimated batch time and speed-up at links, e.g. 100mbit,1gbit,100mbit+20ms")
     p.add_argument("--include-stopped", action="store_true", help="count runs a scheduler stopped early")
@@ -53,18 +55,10 @@ def main(args: argparse.Namespace) -> int:
     rep = table.report(uri, args.name, args.metric, vs=vs, links=lk, include_stopped=args.include_stopped)
     text = table.render(rep, args.metric, args.format, vs)
     print(text, end="")
-    files = {
-        f"summary_{args.metric}.md": table.render(rep, args.metric, "md", vs),
-        f"summary_{args.metric}.csv": table.render(rep, args.metric, "csv", vs),
-        f"summary_{args.metric}.json": table.render(rep, args.metric, "json", vs),
-    }
     if args.plot and not rep.summary.empty:
         table.plot(rep.summary, args.metric, args.plot, title=args.name)
-        files[Path(args.plot).name] = Path(args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)
-    if not rep.summary.empty:
-        table.save_summary_run(uri, args.name, files)
-    return 0
+    return 0  # a reading command: the sweep's summary run is written by `run` and `rerun`

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+import schema
+
 from . import (
     UsageError,
     add_cluster_flags,
@@ -42,7 +44,6 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import schema
     from reports import runs
     from tuning.runner import Plan
 
@@ -55,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         done, _ = runs.complete(runs.from_mlflow(uri, args.name), args.include_stopped)
         if args.config_id:
             ids = [c.strip() for c in args.config_id.split(",") if c.strip()]
-            unknown = [c for c in ids if c not in set(done["config_id"])]
+            unknown = [c for c in ids if c not in set(done[schema.TAG_CONFIG_ID])]
             if not ids or unknown:
                 raise UsageError(
                     f"--config-id {args.config_id!r}: no finished runs for {', '.join(unknown) or 'an empty list'} "
@@ -63,10 +64,10 @@ def main(args: argparse.Namespace) -> int:
                 )
         else:
             _, top = select(args, uri)
-            ids = list(top["config_id"])
+            ids = list(top[schema.TAG_CONFIG_ID])
         trials = []
         for cid in ids:
-            mine = done[done["config_id"] == cid]
+            mine = done[done[schema.TAG_CONFIG_ID] == cid]
             have = set(int(s) for s in mine["seed"])  # distinct seeds, as report counts them
             cfg = schema.config_from_params({schema.CONFIG_PARAM: mine.iloc[0][schema.CONFIG_PARAM]})
             cfg.update(training_overrides(args))
@@ -89,4 +90,4 @@ def main(args: argparse.Namespace) -> int:
     except UsageError as e:
         return fail(str(e))
     print(f"rerun: {len(trials)} trials bring {len(ids)} configs to {args.seeds} seeds")
-    return launch(plan)
+    return launch(plan, dry_run=args.dry_run)

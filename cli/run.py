@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import schema
+
 from . import (
     UsageError,
     add_cluster_flags,
@@ -73,70 +75,86 @@ def parse_objectives(text: str) -> list[tuple[str, str]]:
 
 
 def main(args: argparse.Namespace) -> int:
-    import search_spaces
-    import trainables
-    from tuning.runner import ExploreSampler, Plan, latest_file
-
     try:
-        space = search_spaces.get(args.space)
-        space.validate()
-    except search_spaces.SpaceError as e:
-        return fail(str(e))
-    task = args.task or space.default_task
-    if task not in trainables.TASKS:
-        return fail(f"--task {task!r}: must be one of {', '.join(trainables.TASKS)}")
-    if args.seeds < 1:
-        return fail(f"--seeds {args.seeds}: must be at least 1")
-    if args.num_samples < 1:
-        return fail(f"--num-samples {args.num_samples}: must be at least 1")
-    if not args.name.strip() or "/" in args.name:
-        return fail(f"--name {args.name!r}: must be a non-empty name without '/'")
-    try:
+        space, task = space_and_task(args)
         metric = metric_for(task, args.metric)
         objectives = parse_objectives(args.objectives) if args.objectives else None
         if objectives and space.is_grid:
             raise UsageError(f"--objectives needs an Optuna space (explore), not the grid {space.name!r}")
         if objectives and args.asha:
             raise UsageError("--asha stops trials on one metric and cannot combine with --objectives")
-        base = {**space.training_for(task), **training_overrides(args), "task": task}
-        if task in trainables.NLP_TASKS:  # CV-only defaults of a space do not apply
-            base = {k: v for k, v in base.items() if k not in ("model", "weights", "image_size")}
-        else:
-            base = {k: v for k, v in base.items() if k not in ("max_length", "model_dir")}
-        kwargs = plan_kwargs(args)
-        kwargs["max_epochs"] = int(base.get("epochs", 1))
-        kwargs["asha"] = args.asha
-        cut = trainables.default_placement(task)
-        if space.is_grid:
-            trials = [{**base, "placement": cut, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
-            check_configs(trials)
-            if not args.again and not args.resume:
-                trials = without_finished(trials, kwargs["tracking_uri"], args.name, args.done_from)
-                if not trials:
-                    print(f"every trial already has a FINISHED run in {args.name!r} (--again runs them anyway)")
-                    return 0
-            plan = Plan(name=args.name, space=space.name, metric=metric, mode=args.mode, trials=trials, **kwargs)
-        else:
-            if args.seeds != 1:
-                print("note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds", file=sys.stderr)
-            check_configs([{**base, "fwd": "none", "placement": cut}])
-            plan = Plan(
-                name=args.name,
-                space=space.name,
-                metric=metric,
-                mode=args.mode,
-                sampler=ExploreSampler(space.sample, {**base, "seed": 0}),
-                num_samples=args.num_samples,
-                objectives=objectives,
-                **kwargs,
-            )
-        if args.resume and not latest_file(plan).is_file():
-            return fail(f"--resume: no sweep named {args.name!r} under {plan.storage}")
+        base = base_config(space, task, args)
+        plan = make_plan(args, space, base, metric, objectives)
+        if plan is None:
+            print(f"every trial already has a FINISHED run in {args.name!r} (--again runs them anyway)")
+            return 0
     except UsageError as e:
         return fail(str(e))
     what = "grid" if space.is_grid else ("Optuna, multi-objective" if objectives else "Optuna")
     print(f"sweep {args.name!r}: space {space.name}, task {task}, {plan.planned} trials ({what}), metric {metric}")
-    return launch(plan, resume=args.resume)
+    return launch(plan, resume=args.resume, dry_run=args.dry_run)
+
+
+def space_and_task(args: argparse.Namespace):
+    """The space (validated) and the task, with the counts and the name checked."""
+    import search_spaces
+    import trainables
+
+    try:
+        space = search_spaces.get(args.space)
+        space.validate()
+    except search_spaces.SpaceError as e:
+        raise UsageError(str(e)) from None
+    task = args.task or space.default_task
+    try:
+        trainables.task(task)
+    except trainables.ConfigError:
+        raise UsageError(f"--task {task!r}: must be one of {', '.join(trainables.task_names())}") from None
+    if args.seeds < 1:
+        raise UsageError(f"--seeds {args.seeds}: must be at least 1")
+    if args.num_samples < 1:
+        raise UsageError(f"--num-samples {args.num_samples}: must be at least 1")
+    if not args.name.strip() or "/" in args.name:
+        raise UsageError(f"--name {args.name!r}: must be a non-empty name without '/'")
+    return space, task
+
+
+def base_config(space, task: str, args: argparse.Namespace) -> dict:
+    """The space's training for the task, the flags over it, and only keys the task's family
+    knows (a CV space's image size never reaches an NLP trial)."""
+    import trainables
+
+    base = {**space.training_for(task), **training_overrides(args), "task": task}
+    known = trainables.family(task).DEFAULTS
+    return {k: v for k, v in base.items() if k in known}
+
+
+def make_plan(args: argparse.Namespace, space, base: dict, metric: str, objectives):
+    """The Plan: every row x seed (grid; None when all of them have finished) or Optuna's."""
+    import trainables
+    from tuning.runner import ExploreSampler, Plan, latest_file
+
+    kwargs = plan_kwargs(args)
+    kwargs.update(max_epochs=int(base.get("epochs", 1)), asha=args.asha)
+    common = dict(name=args.name, space=space.name, metric=metric, mode=args.mode, **kwargs)
+    cut = trainables.default_placement(base["task"])
+    if space.is_grid:
+        trials = [{**base, "placement": cut, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
+        check_configs(trials)
+        if not args.again and not args.resume:
+            trials = without_finished(trials, kwargs["tracking_uri"], args.name, args.done_from)
+            if not trials:
+                return None
+        plan = Plan(trials=trials, **common)
+    else:
+        if args.seeds != 1:
+            print("note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds", file=sys.stderr)
+        check_configs([{**base, "fwd": "none", "placement": cut}])
+        sampler = ExploreSampler(space.sample, {**base, "seed": 0})
+        plan = Plan(sampler=sampler, num_samples=args.num_samples, objectives=objectives, **common)
+    if args.resume and not latest_file(plan).is_file():
+        raise UsageError(f"--resume: no sweep named {args.name!r} under {plan.storage}")
+    return plan
 
 
 def without_finished(trials: list[dict], uri: str, name: str, done_from: str | None = None) -> list[dict]:
@@ -146,7 +164,9 @@ def without_finished(trials: list[dict], uri: str, name: str, done_from: str | N
     import schema
     from schema.store import search
 
-    done = {(r.data.tags[schema.TAG_CONFIG_ID], r.data.tags.get(schema.TAG_SEED)) for r in search(uri, name)}
+    done = {
+        (schema.run_config_id(r.data.params, r.data.tags), r.data.tags.get(schema.TAG_SEED)) for r in search(uri, name)
+    }
     if done_from:
         done |= finished_in_csv(done_from, name)
     left = [t for t in trials if (schema.config_id(t), str(t["seed"])) not in done]
@@ -166,6 +186,6 @@ def finished_in_csv(path: str, name: str) -> set[tuple[str, str]]:
     try:
         df, _ = runs.complete(runs.read_csv(Path(path)))
     except (KeyError, ValueError) as e:
-        raise UsageError(f"--done-from {path}: not a runs.csv written by reports.results ({e})") from e
+        raise UsageError(f"--done-from {path}: not a runs.csv written by sweep.py results ({e})") from e
     df = df[df["experiment"] == name]
-    return {(str(c), str(int(s))) for c, s in zip(df["config_id"], df["seed"], strict=True)}
+    return {(str(c), str(int(s))) for c, s in zip(df[schema.TAG_CONFIG_ID], df["seed"], strict=True)}

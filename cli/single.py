@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_training_flags, fail
+from . import UsageError, add_training_flags, fail
 
 EPILOG = """examples:
   sweep.py single --task fashion_mnist --model efficientnet_lite0 --fwd sortquant:b=6,s=2 --epochs 2
   sweep.py single --task rotten_tomatoes --fwd delta:b=3 --bwd uniform:b=6 --epochs 2
   sweep.py single --task fashion_mnist --quant 8 --multi --split 2     # the study's flags
 """
+
+
+def _task_names() -> tuple[str, ...]:
+    from trainables.tasks import MODULES
+
+    return MODULES
 
 
 def _flag_bool(v: str | None) -> bool:
@@ -24,7 +30,7 @@ def register(sub) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    s.add_argument("--task", required=True, help="cifar10 | fashion_mnist | cola | rte | rotten_tomatoes")
+    s.add_argument("--task", required=True, help=" | ".join(_task_names()))
     s.add_argument(
         "--placement",
         help="first:K,last:M | first:K | last:M | after:<module.path>[,...] (default: the task's)",
@@ -52,46 +58,40 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import json
-    import os
-    import tempfile
-
-    from rich.console import Console
-    from rich.table import Table
-
-    import compression
     import trainables
 
-    if args.task not in trainables.TASKS:
-        return fail(f"--task {args.task!r}: must be one of {', '.join(trainables.TASKS)}")
-    seed_style = any(v is not None for v in (args.quant, args.prune, args.split)) or (
-        args.kmeans is not None or args.multi is not None
-    )
+    if args.task not in trainables.task_names():
+        return fail(f"--task {args.task!r}: must be one of {', '.join(trainables.task_names())}")
     try:
-        if seed_style:
-            if args.fwd is not None:
-                return fail("give either --fwd SPEC or the seed flags (--quant/--prune/...), not both")
-            fwd = trainables.seed_flags_to_spec(
-                args.quant, args.prune, _flag_bool(args.kmeans), _flag_bool(args.multi), args.split
-            )
-        else:
-            fwd = "none" if args.fwd is None else args.fwd
-        if not fwd.strip():
-            return fail("--fwd '': give a spec such as uniform:b=8 (or none)")
-        fwd = str(compression.parse_spec(fwd))
-        if args.bwd is not None and not args.bwd.strip():
-            return fail("--bwd '': give a spec such as uniform:b=8, or leave it out")
-        bwd = None if args.bwd is None else str(compression.parse_spec(args.bwd))
-    except ValueError as e:
+        config = single_config(args)
+        history: list[dict] = []
+        last = trainables.train(config, history.append)
+    except trainables.ConfigError as e:
         return fail(str(e))
+    except UsageError as e:
+        return fail(str(e))
+    print_table(config, history)
     out = args.out or args.log_dir
+    if out:
+        write_json(out, {"config": config, "history": history, "metrics": last})
+        print(f"metrics written to {out}")
+    return 0
+
+
+def single_config(args: argparse.Namespace) -> dict:
+    """The run's config from the flags (specs canonical; the seed flags mapped onto --fwd)."""
+    import compression
+    import trainables
+    from trainables.check import check_placement
+
+    fwd, bwd = specs_from_flags(args)
     config = dict(
         task=args.task,
         root=args.root,
         model_dir=args.model_dir,
         weights=args.weights,
         model=args.model,
-        placement=args.placement or trainables.default_placement(args.task),
+        placement=args.placement,
         fwd=fwd,
         bwd=bwd,
         epochs=args.epochs or 1,
@@ -104,25 +104,77 @@ def main(args: argparse.Namespace) -> int:
         lr=args.lr,
         progress=True,
     )
-    config = {k: v for k, v in config.items() if v is not None}
-    history: list[dict] = []
+    config["placement"] = check_placement(config)  # an empty --placement is refused
     try:
-        last = trainables.train(config, history.append)
-    except trainables.ConfigError as e:
-        return fail(str(e))
-    console = Console()
-    table = Table(title=f"{args.task} {args.placement} fwd={fwd} bwd={bwd or 'default'} seed={args.seed}")
+        compression.Boundary(fwd, bwd)
+    except ValueError as e:
+        raise trainables.ConfigError(str(e)) from None
+    return {k: v for k, v in config.items() if v is not None}
+
+
+def specs_from_flags(args: argparse.Namespace) -> tuple[str, str | None]:
+    import compression
+    import trainables
+
+    seed_style = any(v is not None for v in (args.quant, args.prune, args.split)) or (
+        args.kmeans is not None or args.multi is not None
+    )
+    if seed_style:
+        if args.fwd is not None:
+            raise UsageError("give either --fwd SPEC or the seed flags (--quant/--prune/...), not both")
+        fwd = trainables.seed_flags_to_spec(
+            args.quant, args.prune, _flag_bool(args.kmeans), _flag_bool(args.multi), args.split
+        )
+    else:
+        fwd = "none" if args.fwd is None else args.fwd
+    if not fwd.strip():
+        raise UsageError("--fwd '': give a spec such as uniform:b=8 (or none)")
+    if args.bwd is not None and not args.bwd.strip():
+        raise UsageError("--bwd '': give a spec such as uniform:b=8, or leave it out")
+    try:
+        return str(compression.parse_spec(fwd)), None if args.bwd is None else str(compression.parse_spec(args.bwd))
+    except compression.SpecError as e:
+        raise UsageError(str(e)) from None
+
+
+def print_table(config: dict, history: list[dict]) -> None:
+    """One column per epoch; a metric an epoch did not log (the clean evaluation is the last
+    epoch's only) is left blank."""
+    from rich.console import Console
+    from rich.table import Table
+
+    import schema
+
+    c = config
+    title = f"{c['task']} {c['placement']} fwd={c['fwd']} bwd={c.get('bwd') or 'default'} seed={c['seed']}"
+    table = Table(title=title)
     table.add_column("metric")
     for m in history:
-        table.add_column(f"epoch {m['epoch']}", justify="right")
-    for k in (k for k in last if k != "epoch"):
-        table.add_row(k, *(f"{m[k]:.4g}" for m in history))
-    console.print(table)
-    if out:
-        d = os.path.dirname(os.path.abspath(out))
-        os.makedirs(d, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=d, delete=False, suffix=".tmp") as f:
-            json.dump({"config": config, "history": history, "metrics": last}, f, indent=2)
-        os.replace(f.name, out)
-        console.print(f"metrics written to {out}")
-    return 0
+        table.add_column(f"epoch {m[schema.EPOCH]}", justify="right")
+    keys = [k for k in dict.fromkeys(k for m in history for k in m) if k != schema.EPOCH]
+    keys = [k for k in keys if k not in schema.FACTS] + [k for k in keys if k in schema.FACTS]
+    for k in keys:
+        table.add_row(k, *(_cell(m.get(k)) for m in history))
+    Console().print(table)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.4g}" if isinstance(v, (int, float)) else str(v)
+
+
+def write_json(path: str, data: dict) -> None:
+    """Atomically (a temporary file, then a rename), with the user's umask."""
+    import json
+    import os
+    import tempfile
+
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=d, delete=False, suffix=".tmp") as f:
+        json.dump(data, f, indent=2)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(f.name, 0o666 & ~umask)
+    os.replace(f.name, path)

@@ -14,11 +14,11 @@ from .base import Compressor, NonFiniteError
 from .boundary import Boundary, uncompressed
 from .delta import Delta
 from .kmeans import KMeans
-from .none import Mask, NoCompression
+from .none import NoCompression
 from .payload import Payload
 from .sortquant import SortQuant
-from .spec import BACKWARD_ONLY, FORWARD_ONLY, METHODS, Spec, SpecError, parse_spec
-from .topk import TopK
+from .spec import METHODS, Spec, SpecError, parse_spec
+from .topk import Mask, TopK
 from .uniform import Uniform
 
 REGISTRY: dict[str, type[Compressor]] = {
@@ -39,8 +39,6 @@ def build(spec: str | dict | Spec) -> Compressor:
 
 
 __all__ = [
-    "BACKWARD_ONLY",
-    "FORWARD_ONLY",
     "METHODS",
     "Boundary",
     "Compressor",

@@ -70,9 +70,42 @@ class Compressor:
     """One instance per boundary and direction. Subclasses implement the _methods."""
 
     spec: Spec
+    # --- what a Boundary asks of a method (it never switches on the method's type or name) ---
+    stateful: bool = False  # keeps per-example state: needs the batch's example ids; checkpointed
+    forward_only: bool = False  # meaningless for a gradient (per-example state)
+    backward_only: bool = False  # needs what its forward kept (top-k's positions)
+    pairs_with: str | None = None  # a backward-only method: the forward method it needs
 
     def __init__(self, spec: Spec):
         self.spec = spec
+
+    def default_backward(self) -> str | Spec:
+        """The gradient's spec when the user gives none: by default the forward's own."""
+        return self.spec
+
+    def send(self, x: torch.Tensor, ids: torch.Tensor | None = None) -> tuple[torch.Tensor, int, object]:
+        """One crossing of a cut: (what the receiver reconstructs, exact payload bytes, what a
+        paired backward needs from this forward or None). ``ids``: the batch's example ids on a
+        training forward of a stateful method, else None."""
+        x_hat, _ = self.roundtrip(x)
+        return x_hat, self.payload_nbytes(x.shape), None
+
+    def send_back(self, g: torch.Tensor, saved: object, layout: tuple) -> tuple[torch.Tensor, int]:
+        """The gradient's crossing; ``saved`` is what the forward's ``send`` kept, ``layout`` the
+        forward activation's (shape, strides)."""
+        g_hat, nbytes, _ = self.send(g)
+        return g_hat, nbytes
+
+    @property
+    def buffer_bytes(self) -> int:
+        """Memory a stateful method keeps per example (both ends' copy of one)."""
+        return 0
+
+    def state(self) -> dict:
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        pass
 
     # --- public API -------------------------------------------------------
     # Methods whose groups are runs of logical positions (block128) cannot work in memory

@@ -18,14 +18,9 @@ import torch
 from torch import nn
 
 from .base import NonFiniteError
-from .delta import Delta
-from .layout import like_strides, memory_flat
-from .none import Mask, NoCompression
-from .spec import BACKWARD_ONLY, FORWARD_ONLY, Spec, parse_spec
-from .topk import TopK
+from .spec import Spec, parse_spec
 
 SNR_CAP_DB = 200.0  # what a lossless direction reports
-DELTA_BWD_DEFAULT = "uniform:b=8"  # AQ-SGD sends gradients with a direct quantizer
 
 
 def snr_from_energy(signal: float, error: float) -> float:
@@ -73,30 +68,27 @@ class _Compress(torch.autograd.Function):
 
 
 class Boundary(nn.Module):
+    """The autograd edge and its meter. What to send, the default and paired backward and any
+    per-example state are the compressors' (``Compressor.send``, ``default_backward``,
+    ``pairs_with``, ``stateful``): the Boundary knows no method by name."""
+
     def __init__(self, fwd: str | dict | Spec = "none", bwd: str | dict | Spec | None = None, name: str = "boundary"):
         super().__init__()
         from . import build  # the registry lives in the package
 
         self.fwd_spec = parse_spec(fwd)
-        if self.fwd_spec.method in BACKWARD_ONLY:
+        self.fwd = build(self.fwd_spec)
+        if self.fwd.backward_only:
             raise ValueError(f"'{self.fwd_spec.method}' is a backward spec only")
-        if bwd is None:
-            if self.fwd_spec.method == "topk":
-                bwd = "mask"
-            elif self.fwd_spec.method == "delta":
-                bwd = DELTA_BWD_DEFAULT
-            else:
-                bwd = self.fwd_spec
-        self.bwd_spec = parse_spec(bwd)
-        if self.bwd_spec.method == "mask" and self.fwd_spec.method != "topk":
-            raise ValueError(f"bwd='mask' needs a topk forward, not {self.fwd_spec}")
-        if self.bwd_spec.method in FORWARD_ONLY:
+        self.bwd_spec = parse_spec(self.fwd.default_backward() if bwd is None else bwd)
+        self.bwd = build(self.bwd_spec)
+        if self.bwd.pairs_with and self.fwd_spec.method != self.bwd.pairs_with:
+            raise ValueError(f"bwd={self.bwd_spec}: needs a {self.bwd.pairs_with} forward, not {self.fwd_spec}")
+        if self.bwd.forward_only:
             raise ValueError(
                 f"bwd={self.bwd_spec}: '{self.bwd_spec.method}' compresses activations per example "
                 "(forward only); give the gradient a direct spec such as uniform:b=8"
             )
-        self.fwd = build(self.fwd_spec)
-        self.bwd = build(self.bwd_spec)
         self.name = name
         self._ids: torch.Tensor | None = None
         self._train_call = False
@@ -108,7 +100,7 @@ class Boundary(nn.Module):
 
     @property
     def stateful(self) -> bool:
-        return isinstance(self.fwd, Delta)
+        return self.fwd.stateful
 
     def set_batch_ids(self, ids: torch.Tensor | None) -> None:
         """The dataset indices of the next forward's batch (stateful methods need them)."""
@@ -118,8 +110,8 @@ class Boundary(nn.Module):
         self.stats = {
             "calls": 0,
             "bwd_calls": 0,
-            "bytes_fwd": 0,
-            "bytes_bwd": 0,
+            "sent_bytes_fwd": 0,
+            "sent_bytes_bwd": 0,
             "seconds_fwd": 0.0,
             "seconds_bwd": 0.0,
             "seconds_stats": 0.0,
@@ -129,11 +121,11 @@ class Boundary(nn.Module):
             "error_fwd": 0.0,
             "signal_bwd": 0.0,
             "error_bwd": 0.0,
-            "snr_fwd_db": SNR_CAP_DB,
-            "snr_bwd_db": SNR_CAP_DB,
+            "snr_db_fwd": SNR_CAP_DB,
+            "snr_db_bwd": SNR_CAP_DB,
             "raw_bytes_fwd": 0,
             "raw_bytes_bwd": 0,
-            "buffer_bytes": self.fwd.buffer_bytes if isinstance(self.fwd, Delta) else 0,
+            "buffer_bytes": self.fwd.buffer_bytes,
         }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,68 +141,47 @@ class Boundary(nn.Module):
         return _Compress.apply(x, self)
 
     # ------------------------------------------------------------------
-    def _run(self, comp, x, direction):
-        try:
-            if isinstance(comp, TopK) and isinstance(self.bwd, Mask):
-                flat, _, restore = memory_flat(x.detach())
-                xf = flat.float()
-                idx = comp.select(xf)
-                x_hat = xf.new_zeros(xf.shape)
-                x_hat[idx] = xf[idx]
-                return restore(x_hat.to(x.dtype)), comp.payload_nbytes(x.shape), idx
-            if isinstance(comp, NoCompression):
-                return x, comp.payload_nbytes(x.shape, x.dtype), None
-            if isinstance(comp, Delta) and self._train_call:
-                ids, self._ids = self._ids, None
-                x_hat, nbytes = comp.roundtrip_ids(x, ids)
-                return x_hat, nbytes, None
-            x_hat, _ = comp.roundtrip(x)
-            return x_hat, comp.payload_nbytes(x.shape), None
-        except NonFiniteError as e:
-            raise ValueError(f"boundary {self.name!r} ({direction}, {comp.spec}): {e}") from None
-
     def _count(self, direction: str, x: torch.Tensor, x_hat: torch.Tensor) -> None:
         t0 = time.perf_counter()
         sig, err = energies(x, x_hat)
         s = self.stats
         s[f"signal_{direction}"] += sig
         s[f"error_{direction}"] += err
-        s[f"snr_{direction}_db"] = snr_from_energy(s[f"signal_{direction}"], s[f"error_{direction}"])
+        s[f"snr_db_{direction}"] = snr_from_energy(s[f"signal_{direction}"], s[f"error_{direction}"])
         s["seconds_stats"] += time.perf_counter() - t0
 
-    def _forward(self, x):
-        _sync(x)
-        t0 = time.perf_counter()
-        x_hat, nbytes, idx = self._run(self.fwd, x, "forward activation")
-        _sync(x)
+    def _meter(self, direction: str, x: torch.Tensor, x_hat: torch.Tensor, nbytes: int, seconds: float) -> None:
         s = self.stats
-        s["seconds_fwd"] += time.perf_counter() - t0
-        s["calls"] += 1
-        s["bytes_fwd"] += nbytes
-        s["raw_bytes_fwd"] += 4 * x.numel()
-        s["numel"] = x.numel()
-        s["shape"] = list(x.shape)
-        if isinstance(self.fwd, Delta):
-            s["buffer_bytes"] = self.fwd.buffer_bytes
-        self._count("fwd", x, x_hat)
-        return x_hat, idx
+        s[f"seconds_{direction}"] += seconds
+        s["calls" if direction == "fwd" else "bwd_calls"] += 1
+        s[f"sent_bytes_{direction}"] += nbytes
+        s[f"raw_bytes_{direction}"] += x.numel() * x.element_size()  # what the uncompressed link sends
+        self._count(direction, x, x_hat)
 
-    def _backward(self, g, idx, layout):
+    def _forward(self, x):
+        ids = None
+        if self.stateful and self._train_call:
+            ids, self._ids = self._ids, None
+        _sync(x)
+        t0 = time.perf_counter()
+        try:
+            x_hat, nbytes, saved = self.fwd.send(x, ids)
+        except NonFiniteError as e:
+            raise ValueError(f"boundary {self.name!r} (forward activation, {self.fwd_spec}): {e}") from None
+        _sync(x)
+        self._meter("fwd", x, x_hat, nbytes, time.perf_counter() - t0)
+        self.stats.update(numel=x.numel(), shape=list(x.shape), buffer_bytes=self.fwd.buffer_bytes)
+        return x_hat, (saved if self.bwd.pairs_with else None)
+
+    def _backward(self, g, saved, layout):
         _sync(g)
         t0 = time.perf_counter()
-        if isinstance(self.bwd, Mask):
-            g = like_strides(g, *layout)
-            g_hat, _ = self.bwd.roundtrip_at(g, idx)
-            nbytes = self.bwd.nbytes_at(g, idx)
-        else:
-            g_hat, nbytes, _ = self._run(self.bwd, g, "backward gradient")
+        try:
+            g_hat, nbytes = self.bwd.send_back(g, saved, layout)
+        except NonFiniteError as e:
+            raise ValueError(f"boundary {self.name!r} (backward gradient, {self.bwd_spec}): {e}") from None
         _sync(g)
-        s = self.stats
-        s["seconds_bwd"] += time.perf_counter() - t0
-        s["bwd_calls"] += 1
-        s["bytes_bwd"] += nbytes
-        s["raw_bytes_bwd"] += 4 * g.numel()
-        self._count("bwd", g, g_hat)
+        self._meter("bwd", g, g_hat, nbytes, time.perf_counter() - t0)
         return g_hat
 
     # --- state: stateful methods' buffers travel with the model's checkpoint --------

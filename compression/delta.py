@@ -40,6 +40,18 @@ _fused = Lazy(_fused_step)
 
 class Delta(Compressor):
     stateful = True
+    forward_only = True
+    BACKWARD = "uniform:b=8"  # AQ-SGD sends gradients with a direct quantizer
+
+    def default_backward(self) -> str:
+        return self.BACKWARD
+
+    def send(self, x, ids=None):
+        """Training (ids given): the delta path with its exact bytes; eval: the direct quantizer."""
+        if ids is None:
+            return super().send(x)
+        x_hat, nbytes = self.roundtrip_ids(x, ids)
+        return x_hat, nbytes, None
 
     def __init__(self, spec):
         super().__init__(spec)

@@ -97,8 +97,6 @@ FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
     "mask": {},
 }
 METHODS = tuple(FIELDS)
-FORWARD_ONLY = ("delta",)  # stateful per example: no meaning for a gradient
-BACKWARD_ONLY = ("mask",)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ import math
 import torch
 
 from .base import Compressor, check_finite
-from .payload import pack, unpack
+from .layout import like_strides, memory_flat
+from .payload import header_nbytes, pack, unpack
 from .sample import SAMPLE, sample_index
 
 
@@ -27,6 +28,16 @@ class TopK(Compressor):
     def __init__(self, spec):
         super().__init__(spec)
         self.r = spec.params["r"]
+
+    def default_backward(self) -> str:
+        return "mask"  # the gradient at the positions the forward kept
+
+    def send(self, x, ids=None):
+        """The kept positions (in x's memory order) go to a paired backward (``mask``)."""
+        flat, _, restore = memory_flat(x.detach())
+        xf = flat.float()
+        idx = self.select(xf)
+        return restore(scatter_kept(xf, idx).to(x.dtype)), self.payload_nbytes(x.shape), idx
 
     def _position_bits(self, n: int, k: int) -> tuple[str, int]:
         as_indices = k * index_bits(n)
@@ -91,3 +102,22 @@ def scatter_kept(xf: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     out = torch.zeros_like(xf)
     out[idx] = xf[idx]
     return out
+
+
+class Mask(Compressor):
+    """Backward of top-k: the gradient at the positions the forward kept, fp32 values only
+    (the receiver knows the positions already)."""
+
+    backward_only = True
+    pairs_with = "topk"
+
+    def send_back(self, g, saved, layout):
+        """saved: the forward's kept positions in its memory order; g is viewed in that layout."""
+        g = like_strides(g, *layout)
+        flat, _, restore = memory_flat(g)
+        return restore(scatter_kept(flat, saved)), header_nbytes(g.dim(), 1) + 4 * saved.numel()
+
+    def roundtrip(self, x):
+        raise TypeError("'mask' is only a backward spec for a topk forward (it needs its positions)")
+
+    encode = roundtrip

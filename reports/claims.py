@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 import compression
+import schema
 
-from .stats import difference
+from .stats import difference, same_cut
 
 RELATIONS = ("matches", "loses", "beats", "collapses")
 
@@ -52,7 +53,7 @@ class Claim:
     relation: str
     b: Config
     margin: float = 0.01
-    metric: str = "val_acc"
+    metric: str = schema.VAL_ACC
     source: str = "ours"  # "study" (the published study's claim) or "ours"
 
 
@@ -80,9 +81,7 @@ def _canon(spec: str) -> str:
 def find(summary: pd.DataFrame, experiment: str, task: str, c: Config) -> pd.Series | None:
     fwd, bwd, placement = c.key(task)
     hit = summary[
-        (summary["experiment"] == experiment)
-        & (summary["task"] == task)
-        & (summary["placement"] == placement)
+        same_cut(summary, experiment, task, placement)
         & (summary["fwd"] == fwd)
         & (summary["bwd"].fillna("").map(_canon) == bwd)
     ]
@@ -124,10 +123,12 @@ def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame) -> Verdict:
     if ra is None or rb is None:
         missing = " and ".join(c.label() for c, r in ((claim.a, ra), (claim.b, rb)) if r is None)
         return Verdict(claim, "not run", math.nan, math.nan, math.nan, 0, None, f"no finished runs of {missing}")
-    d = difference(runs, claim.metric, (claim.experiment, ra["config_id"]), (claim.experiment, rb["config_id"]))
+    d = difference(
+        runs, claim.metric, (claim.experiment, ra[schema.TAG_CONFIG_ID]), (claim.experiment, rb[schema.TAG_CONFIG_ID])
+    )
     v = judge(claim.relation, d["low"], d["high"], claim.margin)
     return Verdict(claim, v or f"inconclusive at N={d['n']}", d["mean"], d["low"], d["high"], d["n"],
-                   (ra["config_id"], rb["config_id"]), per_seed=tuple(d["diffs"]))  # fmt: skip
+                   (ra[schema.TAG_CONFIG_ID], rb[schema.TAG_CONFIG_ID]), per_seed=tuple(d["diffs"]))  # fmt: skip
 
 
 def rerun_line(experiment: str, ids, seeds: int) -> str:
@@ -141,7 +142,7 @@ def rerun_command(v: Verdict, seeds: int) -> str:
 
 def _is_accuracy(c: Claim) -> bool:
     """Accuracies (val_acc, val_acc_clean) print in points; MCC as it is."""
-    return c.metric.startswith("val_acc")
+    return c.metric.startswith(schema.VAL_ACC)
 
 
 def fmt(v: Verdict) -> str:
@@ -152,7 +153,7 @@ def fmt(v: Verdict) -> str:
     if v.n == 0:
         return f"**{v.claim.text}** — *{v.verdict}*. {head}: {v.note}."
     ci = "no CI below 2 seeds" if math.isnan(v.low) else f"95% CI [{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
-    on = "" if v.claim.metric in ("val_acc", "val_mcc") else f" on {v.claim.metric}"
+    on = "" if v.claim.metric in (schema.VAL_ACC, schema.VAL_MCC) else f" on {v.claim.metric}"
     text = (
         f"**{v.claim.text}** — *{v.verdict}*. {head}: paired Δ{on} = {v.mean * scale:+.1f}{unit}, {ci}, "
         f"N = {v.n} seeds ({v.claim.experiment}, {v.claim.task})."

@@ -5,6 +5,7 @@ of accuracy, ``collapses`` a loss of more than 5 points."""
 
 from __future__ import annotations
 
+import schema
 from search_spaces.beyond import AQ4, AQ6
 from search_spaces.beyond import BWD as UNBIASED_BWD
 from search_spaces.study import CV_CUT, NLP_BOTH
@@ -96,7 +97,7 @@ BEYOND = [
 
 # AQ-SGD judged by the model it trains: the last epoch evaluated with every boundary off
 # (val_acc_clean), for delta and for the direct quantizers alike.
-CLEAN = "val_acc_clean"
+CLEAN = schema.VAL_ACC_CLEAN
 AQSGD = [
     Claim("results-aqsgd", task, f"{name}: AQ-SGD delta at 3 bits, evaluated uncompressed, matches the baseline",
           C("delta:b=3", UNBIASED_BWD), "matches", NONE, M, CLEAN)

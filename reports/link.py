@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .stats import is_baseline
+import schema
+
+from .stats import baseline_of
 
 UNITS = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 _LINK = re.compile(r"^(\d+(?:\.\d+)?)(kbit|mbit|gbit)(?:\+(\d+(?:\.\d+)?)ms)?$")
@@ -53,8 +55,8 @@ def parse_links(text: str) -> list[Link]:
 
 
 def estimate(row, link: Link) -> float:
-    wire = (row["bytes_fwd"] + row["bytes_bwd"]) * row["batch_size"] * 8 / link.bits_per_s
-    return float(row["step_time"] + wire + 2 * link.latency_s * row["cuts"])
+    wire = (row[schema.BYTES_FWD] + row[schema.BYTES_BWD]) * row["batch_size"] * 8 / link.bits_per_s
+    return float(row[schema.STEP_TIME] + wire + 2 * link.latency_s * row["cuts"])
 
 
 def add_link_columns(summary: pd.DataFrame, links: list[Link]) -> pd.DataFrame:
@@ -64,14 +66,9 @@ def add_link_columns(summary: pd.DataFrame, links: list[Link]) -> pd.DataFrame:
         out[est] = [estimate(r, link) for _, r in out.iterrows()] if not out.empty else []
         out[speed] = math.nan
         for i, row in out.iterrows():
-            base = out[
-                (out["experiment"] == row["experiment"])
-                & (out["task"] == row["task"])
-                & (out["placement"] == row["placement"])
-                & out.apply(is_baseline, axis=1)
-            ]
-            if not base.empty and row[est] > 0:
-                out.loc[i, speed] = float(base.iloc[0][est]) / row[est]
+            base = baseline_of(out, row)
+            if base is not None and row[est] > 0:
+                out.loc[i, speed] = float(base[est]) / row[est]
     return out
 
 
@@ -83,7 +80,7 @@ def add_pareto(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     for _, idx in out.groupby("task").groups.items():
         g = out.loc[idx]
         m = g[f"{metric}_mean"].to_numpy(dtype=float)
-        b = (g["bytes_fwd"] + g["bytes_bwd"]).to_numpy(dtype=float)
+        b = (g[schema.BYTES_FWD] + g[schema.BYTES_BWD]).to_numpy(dtype=float)
         ok = np.isfinite(m) & np.isfinite(b)
         front = []
         for j in range(len(g)):

@@ -12,15 +12,30 @@ import pandas as pd
 
 import schema
 
-KEYS = ("config_id", "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
-RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", "stopped_early", "epochs_reached")
-RUN += ("batch_size", "cuts", "error", schema.CONFIG_PARAM)
+KEYS = (schema.TAG_CONFIG_ID, "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
+RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", schema.TAG_STOPPED, schema.TAG_EPOCHS)
+RUN += ("batch_size", "cuts", schema.TAG_ERROR, schema.CONFIG_PARAM)
 COLUMNS = (*RUN, *schema.REPORTED)
 
 
-def cuts(placement: str) -> int:
+# Runs logged before the trial logged its batch size and cuts (schema.FACTS) ran with these:
+# the family defaults of that time, fixed here as history (not today's defaults), and one
+# cut per comma-separated term of the placement.
+LEGACY_BATCH_SIZE = {"cv": 64, "nlp": 32}
+
+
+def legacy_cuts(placement: str) -> int:
     """The number of cut points a placement names (each comma-separated term is one)."""
     return len([t for t in str(placement).split(",") if t.strip()])
+
+
+def legacy_batch_size(task: str) -> int:
+    import trainables
+
+    try:
+        return LEGACY_BATCH_SIZE[trainables.task(task).family]
+    except trainables.ConfigError:
+        return LEGACY_BATCH_SIZE["cv"]
 
 
 def frame(runs, experiment: str = "") -> pd.DataFrame:
@@ -32,6 +47,7 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
         row = {k: t.get(k, p.get(k, "")) for k in KEYS}
         row.update(
             experiment=experiment,
+            config_id=schema.run_config_id(p, t),
             task=t.get(schema.TAG_TASK, cfg.get("task", "")),
             fwd=_canonical(cfg.get("fwd") or "none"),
             bwd=_canonical(cfg.get("bwd") or ""),
@@ -41,9 +57,9 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
             start_time=int(r.info.start_time or 0),
             end_time=int(r.info.end_time or r.info.start_time or 0),
             stopped_early=t.get(schema.TAG_STOPPED, "false") == "true",
-            epochs_reached=int(t.get(schema.TAG_EPOCHS, m.get("epoch", 0)) or 0),
-            batch_size=int(cfg.get("batch_size") or _default_batch(row["task"])),
-            cuts=cuts(cfg.get("placement", row["placement"])),
+            epochs_reached=int(t.get(schema.TAG_EPOCHS, m.get(schema.EPOCH, 0)) or 0),
+            batch_size=int(p.get(schema.FACT_BATCH_SIZE) or cfg.get("batch_size") or legacy_batch_size(row["task"])),
+            cuts=int(p.get(schema.FACT_CUTS) or legacy_cuts(cfg.get("placement", row["placement"]))),
             error=t.get(schema.TAG_ERROR, ""),
         )
         row[schema.CONFIG_PARAM] = json.dumps(cfg, sort_keys=True)
@@ -53,21 +69,7 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
 
 
 def _canonical(spec: str) -> str:
-    """A spec as compression writes it (defaults left out), so equal settings compare equal."""
-    import compression
-
-    try:
-        return str(compression.parse_spec(spec)) if spec else ""
-    except compression.SpecError:
-        return str(spec)
-
-
-def _default_batch(task: str) -> int:
-    from trainables import NLP_TASKS
-    from trainables.cv import DEFAULTS as CV
-    from trainables.nlp import DEFAULTS as NLP
-
-    return int(NLP["batch_size"] if task in NLP_TASKS else CV["batch_size"])
+    return schema.canonical_spec(spec) if spec else ""
 
 
 def from_mlflow(uri: str, experiment: str, status: str | None = None) -> pd.DataFrame:
@@ -80,27 +82,33 @@ def complete(df: pd.DataFrame, include_stopped: bool = False) -> tuple[pd.DataFr
     """FINISHED runs, one per (experiment, config_id, seed): the latest. Early-stopped runs are
     left out unless asked for. Returns the rows and what was dropped."""
     fin = df[df["status"] == "FINISHED"]
-    stopped = fin["stopped_early"].astype(bool)
+    stopped = fin[schema.TAG_STOPPED].astype(bool)
     kept = fin if include_stopped else fin[~stopped]
     kept = kept.sort_values("start_time", kind="stable")
-    unique = kept.drop_duplicates(["experiment", "config_id", "seed"], keep="last")
+    unique = kept.drop_duplicates(["experiment", schema.TAG_CONFIG_ID, "seed"], keep="last")
     return unique, {"duplicates": len(kept) - len(unique), "stopped": int(stopped.sum()) if not include_stopped else 0}
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    df.sort_values(["experiment", "config_id", "seed", "start_time"]).to_csv(tmp, index=False)
+    df.sort_values(["experiment", schema.TAG_CONFIG_ID, "seed", "start_time"]).to_csv(tmp, index=False)
     tmp.replace(path)
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(path, dtype={k: str for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error")})
-    for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", "error"):
+    df = pd.read_csv(
+        path, dtype={k: str for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", schema.TAG_ERROR)}
+    )
+    for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", schema.TAG_ERROR):
         df[k] = df[k].fillna("").astype(str)
-    df["stopped_early"] = df["stopped_early"].astype(bool)
+    df[schema.TAG_STOPPED] = df[schema.TAG_STOPPED].astype(bool)
     df["fwd"] = df["fwd"].map(lambda v: _canonical(v) or "none")
     df["bwd"] = df["bwd"].map(_canonical)
+    has_json = df[schema.CONFIG_PARAM].notna()  # ids as today's (canonical) hash gives them
+    df.loc[has_json, schema.TAG_CONFIG_ID] = [
+        schema.config_id(json.loads(c)) for c in df.loc[has_json, schema.CONFIG_PARAM]
+    ]
     return df.reindex(columns=list(COLUMNS))  # a metric added since the file was written: NaN
 
 

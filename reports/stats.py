@@ -26,8 +26,8 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     cols = [*KEYS, "experiment", f"{metric}_mean", f"{metric}_std", "n", "seeds", *schema.COST, "batch_size", "cuts"]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    g = df.groupby(["experiment", "config_id"], sort=False)
-    out = g[[k for k in KEYS if k != "config_id"] + ["batch_size", "cuts"]].first()
+    g = df.groupby(["experiment", schema.TAG_CONFIG_ID], sort=False)
+    out = g[[k for k in KEYS if k != schema.TAG_CONFIG_ID] + ["batch_size", "cuts"]].first()
     out[f"{metric}_mean"] = g[metric].mean()
     out[f"{metric}_std"] = g[metric].std(ddof=1)
     out["n"] = g["seed"].nunique()
@@ -36,7 +36,9 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     clean = schema.CLEAN.get(metric)
     if clean in df.columns:  # the last epoch evaluated without compression (runs before it: NaN)
         out[f"{clean}_mean"] = (
-            pd.to_numeric(df[clean], errors="coerce").groupby([df["experiment"], df["config_id"]], sort=False).mean()
+            pd.to_numeric(df[clean], errors="coerce")
+            .groupby([df["experiment"], df[schema.TAG_CONFIG_ID]], sort=False)
+            .mean()
         )
         cols.append(f"{clean}_mean")
     out["seeds"] = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s)))
@@ -50,6 +52,18 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
 def is_baseline(row, vs: str = "none") -> bool:
     """The reference of a placement: forward ``vs`` with an uncompressed (or default) backward."""
     return row["fwd"] == vs and row["bwd"] in ("", "none", "None", vs)
+
+
+def same_cut(summary: pd.DataFrame, experiment: str, task: str, placement: str) -> pd.Series:
+    """Rows of one experiment, task and placement: what a row is compared within."""
+    return (summary["experiment"] == experiment) & (summary["task"] == task) & (summary["placement"] == placement)
+
+
+def baseline_of(summary: pd.DataFrame, row, vs: str = "none") -> pd.Series | None:
+    """The one definition of a row's baseline: the ``vs`` row of its experiment, task and placement."""
+    base = summary[same_cut(summary, row["experiment"], row["task"], row["placement"])]
+    base = base[base.apply(is_baseline, axis=1, vs=vs)] if not base.empty else base
+    return None if base.empty else base.iloc[0]
 
 
 def paired_ci(diffs: np.ndarray) -> tuple[float, float, float]:
@@ -78,26 +92,22 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
     if out.empty:
         return out
     for i, row in out.iterrows():
-        base = out[
-            (out["experiment"] == row["experiment"])
-            & (out["task"] == row["task"])
-            & (out["placement"] == row["placement"])
-            & out.apply(is_baseline, axis=1, vs=vs)
-        ]
-        if base.empty:
+        b = baseline_of(out, row, vs)
+        if b is None:
             continue
-        b = base.iloc[0]
-        d = difference(df, metric, (row["experiment"], row["config_id"]), (b["experiment"], b["config_id"]))
+        d = difference(
+            df, metric, (row["experiment"], row[schema.TAG_CONFIG_ID]), (b["experiment"], b[schema.TAG_CONFIG_ID])
+        )
         out.loc[i, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [d["mean"], d["low"], d["high"]]
         out.loc[i, "n_paired"] = d["n"]
-        out.loc[i, "baseline_id"] = b["config_id"]
+        out.loc[i, "baseline_id"] = b[schema.TAG_CONFIG_ID]
     return out
 
 
 def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple) -> dict:
     """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, and the
     seeds and their differences (finite pairs only)."""
-    per_seed = df.set_index(["experiment", "config_id", "seed"])[metric].sort_index()
+    per_seed = df.set_index(["experiment", schema.TAG_CONFIG_ID, "seed"])[metric].sort_index()
     try:
         x, y = per_seed.loc[a], per_seed.loc[b]
     except KeyError:
@@ -115,15 +125,15 @@ def replicates(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     with the first (by start time), with both metrics and whether the runs were identical (train
     loss equal to the last digit). On one machine a run is deterministic; across machines the CPU
     kernels round differently, and a few epochs amplify that into differences the size of a seed's."""
-    cols = ["config_id", "seed", "experiment_a", "experiment_b", "a", "b", "identical"]
+    cols = [schema.TAG_CONFIG_ID, "seed", "experiment_a", "experiment_b", "a", "b", "identical"]
     runs = df.dropna(subset=[metric]).sort_values("start_time")
     rows = []
-    for (cid, seed), g in runs.groupby(["config_id", "seed"]):
+    for (cid, seed), g in runs.groupby([schema.TAG_CONFIG_ID, "seed"]):
         g = g.drop_duplicates("experiment")
         if len(g) < 2:
             continue
         ra = g.iloc[0]
         for _, rb in g.iloc[1:].iterrows():
-            same = bool(ra["train_loss"] == rb["train_loss"]) and bool(ra[metric] == rb[metric])
+            same = bool(ra[schema.TRAIN_LOSS] == rb[schema.TRAIN_LOSS]) and bool(ra[metric] == rb[metric])
             rows.append([cid, seed, ra["experiment"], rb["experiment"], ra[metric], rb[metric], same])
     return pd.DataFrame(rows, columns=cols)

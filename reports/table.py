@@ -63,7 +63,7 @@ def report(uri: str, name: str, metric: str, **kw) -> Report:
 def fmt_pm(mean: float, std: float, metric: str) -> str:
     if math.isnan(mean):
         return "-"
-    pct = metric == "val_acc"
+    pct = metric == schema.VAL_ACC
     scale, unit, nd = (100, "%", 1) if pct else (1, "", 3)
     s = f"{mean * scale:.{nd}f}{unit}"
     return s + ("" if math.isnan(std) else f" ± {std * scale:.{nd}f}")
@@ -73,7 +73,7 @@ def fmt_delta(r, metric: str) -> str:
     """'-1.2 [-3.0, +0.6]' in points (accuracy) or metric units."""
     if r.get("n_paired", 0) == 0 or math.isnan(r["delta_mean"]):
         return ""
-    scale, nd = (100, 1) if metric == "val_acc" else (1, 3)
+    scale, nd = (100, 1) if metric == schema.VAL_ACC else (1, 3)
     lo, hi = r["delta_ci_low"], r["delta_ci_high"]
     ci = "" if math.isnan(lo) else f" [{lo * scale:+.{nd}f}, {hi * scale:+.{nd}f}]"
     return f"{r['delta_mean'] * scale:+.{nd}f}{ci}"
@@ -86,7 +86,7 @@ def link_labels(summary: pd.DataFrame) -> list[str]:
 def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFrame:
     """The human table: setting, metric mean ± std, N, paired Δ with its 95% CI, costs, links."""
     rows = []
-    unit = "pts" if metric == "val_acc" else metric
+    unit = "pts" if metric == schema.VAL_ACC else metric
     clean = f"{schema.CLEAN.get(metric)}_mean"
     has_clean = clean in summary.columns and summary[clean].notna().any()
     for _, r in summary.iterrows():
@@ -100,20 +100,20 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
             f"Δ vs {vs} {unit} [95% CI]": fmt_delta(r, metric),
             "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
             "bytes/sample fwd+bwd": f"{r['bytes_fwd']:.0f}+{r['bytes_bwd']:.0f}",
-            "ratio": f"{r['ratio']:.3f}",
+            schema.RATIO: f"{r['ratio']:.3f}",
             "step s": f"{r['step_time']:.3f}",
             "compress s": f"{r['compress_time']:.4f}",
         }
         if has_clean:
             row[f"{metric} eval uncompressed"] = fmt_pm(r[clean], math.nan, metric)
-        if r.get("buffer_mb", 0) and not math.isnan(r["buffer_mb"]) and r["buffer_mb"] > 0:
+        if r.get(schema.BUFFER_MB, 0) and not math.isnan(r[schema.BUFFER_MB]) and r[schema.BUFFER_MB] > 0:
             row["step s"] += f" ({r['buffer_mb']:.0f} MB buffers)"
         for lab in link_labels(summary):
             row[f"batch s @{lab}"] = f"{r[f'est_batch_s_{lab}']:.3f}"
             sp = r[f"speedup_{lab}"]
             row[f"speed-up @{lab}"] = "" if math.isnan(sp) else f"{sp:.2f}x"
         row["front"] = "★" if r.get("pareto") else ""
-        row["config_id"] = r["config_id"]
+        row[schema.TAG_CONFIG_ID] = r[schema.TAG_CONFIG_ID]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -128,9 +128,28 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+NUMERIC_TEXT = ("bits", "split_bits", "prune_ratio", "iters")  # describe()'s columns, strings in MLflow tags
+
+
+def typed(record: dict) -> dict:
+    """A JSON record with numbers as numbers and a missing value as null ('' and NaN alike)."""
+    out = {}
+    for k, v in record.items():
+        if v == "":
+            v = None
+        elif k in NUMERIC_TEXT and isinstance(v, str):
+            try:
+                v = int(v) if v.lstrip("-").isdigit() else float(v)
+            except ValueError:
+                pass  # iters=converge stays a word
+        out[k] = v
+    return out
+
+
 def render(rep: Report, metric: str, fmt: str, vs: str = "none") -> str:
     if fmt == "json":
-        return json.dumps(json.loads(rep.summary.to_json(orient="records")), indent=1) + "\n"
+        records = [typed(r) for r in json.loads(rep.summary.to_json(orient="records"))]
+        return json.dumps(records, indent=1) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         rep.summary.to_csv(buf, index=False)
@@ -140,7 +159,7 @@ def render(rep: Report, metric: str, fmt: str, vs: str = "none") -> str:
         text += f"\nNote: {note}.\n"
     if not rep.failed.empty:
         text += f"\nFailed trials ({len(rep.failed)}, not counted in N):\n\n"
-        text += markdown(rep.failed[["fwd", "bwd", "placement", "seed", "error"]])
+        text += markdown(rep.failed[["fwd", "bwd", "placement", "seed", schema.TAG_ERROR]])
     return text
 
 
@@ -169,11 +188,11 @@ def plot(summary: pd.DataFrame, metric: str, path: str | Path, title: str = "") 
                 bits.values[o], g[f"{metric}_mean"].values[o], yerr=std.values[o], marker=marker, c=color,
                 capsize=3, label=label, alpha=0.8,
             )  # fmt: skip
-        total = g["bytes_fwd"] + g["bytes_bwd"]
+        total = g[schema.BYTES_FWD] + g[schema.BYTES_BWD]
         a2.errorbar(total, g[f"{metric}_mean"], yerr=std, fmt=marker, c=color, capsize=3, label=label, alpha=0.8)
     if "pareto" in summary.columns:
         front = summary[summary["pareto"].astype(bool)].copy()
-        front["total"] = front["bytes_fwd"] + front["bytes_bwd"]
+        front["total"] = front[schema.BYTES_FWD] + front[schema.BYTES_BWD]
         front = front.sort_values("total")
         a2.step(front["total"], front[f"{metric}_mean"], where="post", c="k", lw=1, alpha=0.6, label="Pareto front")
     a1.set_xlabel("bits per value")
@@ -193,13 +212,15 @@ def plot(summary: pd.DataFrame, metric: str, path: str | Path, title: str = "") 
 
 
 def save_summary_run(uri: str, name: str, files: dict[str, str | Path]) -> str:
-    """A summary run in the experiment holding the table (and plot) as artifacts.
+    """The experiment's one summary run, holding the table (and plot) as artifacts, made once
+    and updated in place (``sweep.py run`` and ``rerun`` write it; reading commands never do).
     ``files``: artifact name -> text content, or a Path to copy."""
     import tempfile
 
     c = client(uri)
     exp = experiment_id(uri, name, create=False)
-    run = c.create_run(exp, run_name="summary", tags={schema.TAG_SUMMARY: "true"})
+    found = c.search_runs([exp], f"tags.`{schema.TAG_SUMMARY}` = 'true'", max_results=1)
+    run = found[0] if found else c.create_run(exp, run_name="summary", tags={schema.TAG_SUMMARY: "true"})
     with tempfile.TemporaryDirectory() as d:
         for fname, content in files.items():
             p = Path(d) / fname

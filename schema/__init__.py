@@ -15,13 +15,41 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent  # the checkout: default stores, data, results
 
 # ---------------------------------------------------------------- metrics (per epoch)
-ACCURACY = ("val_acc", "val_mcc", "val_majority")
+# Every writer (trainables) and reader (tuning, reports, cli) uses these names; a bare string
+# equal to one of them outside schema/ fails the house test.
+EPOCH, TRAIN_LOSS = "epoch", "train_loss"
+VAL_ACC, VAL_MCC, VAL_F1, VAL_MAJORITY = "val_acc", "val_mcc", "val_f1", "val_majority"
+SNR_FWD_DB, SNR_BWD_DB = "snr_fwd_db", "snr_bwd_db"
+BYTES_FWD, BYTES_BWD, RATIO = "bytes_fwd", "bytes_bwd", "ratio"
+STEP_TIME, COMPRESS_TIME, BUFFER_MB = "step_time", "compress_time", "buffer_mb"
+COMPILED, VAL_OVERLAP_DROPPED = "compiled", "val_overlap_dropped"
+ACCURACY = (VAL_ACC, VAL_MCC, VAL_F1, VAL_MAJORITY)
 # the last epoch evaluated again with every boundary off: the trained model without the link
-CLEAN = {"val_acc": "val_acc_clean", "val_mcc": "val_mcc_clean"}
-COST = ("snr_fwd_db", "snr_bwd_db", "bytes_fwd", "bytes_bwd", "ratio", "step_time", "compress_time", "buffer_mb")
-METRICS = ("epoch", "train_loss", *ACCURACY, *CLEAN.values(), *COST, "compiled", "val_overlap_dropped")
-REPORTED = tuple(m for m in METRICS if m != "epoch")  # what a report can rank or average
-SNR_METRICS = ("snr_fwd_db", "snr_bwd_db")
+VAL_ACC_CLEAN, VAL_MCC_CLEAN, VAL_F1_CLEAN = "val_acc_clean", "val_mcc_clean", "val_f1_clean"
+CLEAN = {VAL_ACC: VAL_ACC_CLEAN, VAL_MCC: VAL_MCC_CLEAN, VAL_F1: VAL_F1_CLEAN}
+COST = (SNR_FWD_DB, SNR_BWD_DB, BYTES_FWD, BYTES_BWD, RATIO, STEP_TIME, COMPRESS_TIME, BUFFER_MB)
+METRICS = (EPOCH, TRAIN_LOSS, *ACCURACY, *CLEAN.values(), *COST, COMPILED, VAL_OVERLAP_DROPPED)
+REPORTED = tuple(m for m in METRICS if m != EPOCH)  # what a report can rank or average
+SNR_METRICS = (SNR_FWD_DB, SNR_BWD_DB)
+
+# ---------------------------------------------------------------- facts a trial logs (params)
+# What reports need from a run and must not rebuild from today's defaults: reported by the
+# trainable with its first epoch, logged once as params under these names.
+FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC = "run.batch_size", "run.cuts", "run.metric"
+FACTS = (FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC)
+
+
+class UnknownMetric(KeyError):
+    """A trainable reported a key the schema does not own."""
+
+
+def check_reported(result: dict) -> None:
+    """Every key a trainable reports is a metric or a fact of the schema: a new metric is
+    added here first, never logged (or dropped) under a name nobody owns."""
+    unknown = sorted(k for k in result if k not in METRICS and k not in FACTS)
+    if unknown:
+        raise UnknownMetric(f"reported keys not in schema.METRICS/FACTS: {', '.join(unknown)}")
+
 
 # ---------------------------------------------------------------- tags
 TAG_SWEEP = "sweep"
@@ -34,7 +62,7 @@ TAG_PLACEMENT = "placement"
 TAG_ERROR = "error"
 TAG_STOPPED = "stopped_early"  # "true" when a scheduler stopped the trial before its epochs
 TAG_EPOCHS = "epochs_reached"
-TAG_COMPILED = "compiled"  # "true" when torch.compile'd kernels ran, "false" for eager
+TAG_COMPILED = COMPILED  # "true" when torch.compile'd kernels ran, "false" for eager
 TAG_SUMMARY = "compsweep.summary"
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs
 DESCRIBE = ("method", "bits", "split_bits", "prune_ratio", "iters")
@@ -43,10 +71,37 @@ CONFIG_PARAM = "config_json"
 NOT_CONFIG = ("seed", "progress", "root", "model_dir")  # where data lives is not the setting
 
 
+SPEC_KEYS = ("fwd", "bwd")  # compressor specs: hashed in their canonical form
+
+
+def canonical_spec(spec) -> str:
+    """A spec as compression writes it (defaults left out), so the long and short forms of one
+    setting are one string; an unparsable spec is kept as given."""
+    import compression
+
+    try:
+        return str(compression.parse_spec(spec))
+    except (compression.SpecError, TypeError):
+        return str(spec)
+
+
 def config_id(config: dict) -> str:
-    """Hash of every param but the seed (and data/model paths), from their string forms."""
+    """Hash of every param but the seed (and data/model paths), from their string forms, with
+    specs canonical: ``uniform:b=8`` and ``uniform:b=8,range=minmax,round=nearest`` are one config."""
     items = {k: str(v) for k, v in config.items() if k not in NOT_CONFIG and v is not None}
+    for k in SPEC_KEYS:
+        if k in items:
+            items[k] = canonical_spec(items[k])
     return hashlib.sha1(json.dumps(items, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def run_config_id(params: dict[str, str], tags: dict[str, str]) -> str:
+    """A stored run's config_id as today's hash gives it (from its JSON config), so runs logged
+    before specs were hashed canonically group with new runs of the same setting; a run
+    without a JSON config keeps its tag."""
+    if CONFIG_PARAM in params:
+        return config_id(json.loads(params[CONFIG_PARAM]))
+    return tags.get(TAG_CONFIG_ID, "")
 
 
 def describe(config: dict) -> dict[str, str]:
@@ -106,8 +161,11 @@ __all__ = [
     "REPO",
     "REPORTED",
     "config_from_params",
+    "canonical_spec",
+    "check_reported",
     "config_id",
     "config_params",
     "default_tracking_uri",
     "describe",
+    "run_config_id",
 ]

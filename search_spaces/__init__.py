@@ -27,11 +27,17 @@ class Space:
     default_task: str
     rows: list[dict] = field(default_factory=list)
     sample: Callable | None = None  # Optuna define-by-run: (trial) -> row
-    training: dict = field(default_factory=dict)  # default training params for this space
-    task_training: dict[str, dict] = field(default_factory=dict)  # per task, instead of training
+    training: dict = field(default_factory=dict)  # training params for the default task's family
 
     def training_for(self, task: str) -> dict:
-        return dict(self.task_training.get(task, self.training))
+        """The space's training for a task of its default task's family; a task of another
+        family gets its own entry's training (a CV space never hands its settings to NLP)."""
+        import trainables
+
+        entry = trainables.task(task)
+        if entry.family == trainables.task(self.default_task).family:
+            return dict(self.training)
+        return dict(entry.training)
 
     @property
     def is_grid(self) -> bool:

@@ -10,6 +10,8 @@ max |g|, here with stochastic rounding. Rows leave the placement to the task's d
 
 from __future__ import annotations
 
+from trainables.tasks.fashion_mnist import TRAINING as CV_TRAINING
+
 from . import Space
 
 BWD = "uniform:b=8,round=stochastic"
@@ -43,15 +45,11 @@ def rows(bits: tuple[int, ...], aqsgd: tuple[tuple[int, int], ...] = ((3, 6), (2
     return out
 
 
-CV_TRAINING = {"model": "efficientnet_lite0", "epochs": 3, "limit_train": 4000, "limit_val": 1000}
-NLP_TRAINING = {"epochs": 2, "limit_train": 1200, "limit_val": 800, "max_length": 48, "lr": 1e-4}
-
 SPACE = Space(
     name="beyond",
     description="2/3/4 forward bits, 8-bit unbiased backward: uniform min-max nearest/stochastic, "
     "absmax, absmax clip 99.9, sort-quant (b-1)+1, k-means, AQ-SGD delta; AQ-SGD 3/6 and 2/4; none",
     default_task="fashion_mnist",
     rows=rows((2, 3, 4)),
-    training=CV_TRAINING,
-    task_training={"rotten_tomatoes": NLP_TRAINING, "cola": NLP_TRAINING, "rte": NLP_TRAINING},
+    training=CV_TRAINING,  # an NLP task gets its entry's (NLP_TRAINING)
 )

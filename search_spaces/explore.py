@@ -28,7 +28,7 @@ def sample(trial) -> dict:
         split = trial.suggest_int("split_bits", 0, min(8, bits - 1))
         fwd = f"sortquant:b={bits - split},s={split}"
     elif method == "topk":
-        fwd = f"topk:r={round(trial.suggest_float('ratio', 0.02, 1.0, log=True), 3)}"
+        fwd = f"topk:r={round(trial.suggest_float('keep_ratio', 0.02, 1.0, log=True), 3)}"
     else:
         bits = trial.suggest_int("bits", 1, 8)
         fwd = f"kmeans:b={bits},iters={trial.suggest_categorical('iters', [5, 20, 50])}"

@@ -15,8 +15,11 @@ experiment and page section.
 
 from __future__ import annotations
 
+from trainables.tasks.fashion_mnist import TRAINING as CV_TRAINING
+from trainables.tasks.rotten_tomatoes import TRAINING as NLP_TRAINING
+
 from . import Space
-from .beyond import AQ4, AQ6, BWD, CV_TRAINING, NLP_TRAINING
+from .beyond import AQ4, AQ6, BWD
 from .beyond import rows as beyond_rows
 
 

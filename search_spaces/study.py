@@ -1,7 +1,7 @@
 """The published study's tables, as data: what each row set up and the value it reported.
 
 Each table is a list of rows ``(placement, spec, setting as the study wrote it, published)``.
-``search_spaces.seed_cv`` / ``seed_nlp`` take their rows from here, and ``reports.results``
+``search_spaces.seed_cv`` / ``seed_nlp`` take their rows from here, and ``reports.page``
 sets our measurements beside these values. CV: MobileNetV2 fine-tuned on CIFAR-10 at 224 px
 (top-1). NLP: RoBERTa-base on GLUE CoLA (Matthews correlation) and RTE (accuracy).
 """

@@ -26,10 +26,12 @@ def write_fashion_mnist(root: Path, n_train: int = 96, n_val: int = 48, seed: in
 
 
 def write_glue(root: Path, n: int = 64) -> Path:
+    """CoLA, RTE, SST-2 and MRPC in the GLUE TSV layout; the label is carried by the last word of
+    the first sentence (learnable)."""
     words = ["the", "cat", "sat", "on", "mat", "dog", "ran", "home", "a", "big"]
     rng = np.random.default_rng(0)
-    (root / "CoLA").mkdir(parents=True, exist_ok=True)
-    (root / "RTE").mkdir(parents=True, exist_ok=True)
+    for sub in ("CoLA", "RTE", "SST-2", "MRPC"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
     for split in ("train", "dev"):
         with open(root / "CoLA" / f"{split}.tsv", "w") as f:
             for i in range(n):
@@ -40,6 +42,15 @@ def write_glue(root: Path, n: int = 64) -> Path:
             for i in range(n):
                 lab = "entailment" if i % 2 else "not_entailment"
                 f.write(f"{i}\t{' '.join(rng.choice(words, 6))}\t{' '.join(rng.choice(words, 3))}\t{lab}\n")
+        with open(root / "SST-2" / f"{split}.tsv", "w") as f:
+            f.write("sentence\tlabel\n")
+            for i in range(n):
+                f.write(f'{" ".join(rng.choice(words, 5))} {"good" if i % 2 else "bad"} "x\t{i % 2}\n')
+        with open(root / "MRPC" / f"{split}.tsv", "w") as f:
+            f.write("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n")
+            for i in range(n):
+                a, b = " ".join(rng.choice(words, 6)), " ".join(rng.choice(words, 4))
+                f.write(f"{(i % 3) % 2}\t{100 + i}\t{200 + i}\t{a} {'same' if (i % 3) % 2 else 'other'}\t{b}\n")
     return root
 
 
@@ -64,3 +75,27 @@ def tiny_bert_dir(path: Path) -> Path:
         if (src / name).exists():
             shutil.copy(src / name, path / name)
     return path
+
+
+def log_finished_runs(uri: str, name: str, trials: list[dict], metrics) -> None:
+    """FINISHED trial runs written the way the sweep's MLflow callback writes them (params from
+    schema.config_params, the tags reports read, final metrics); ``metrics(trial)`` gives a run's."""
+    from mlflow.entities import Metric, Param
+
+    import schema
+    from schema.store import client, experiment_id
+
+    c, exp = client(uri), experiment_id(uri, name)
+    for t in trials:
+        tags = {
+            **schema.describe(t),
+            schema.TAG_CONFIG_ID: schema.config_id(t),
+            schema.TAG_SEED: str(t["seed"]),
+            schema.TAG_TASK: t["task"],
+            schema.TAG_PLACEMENT: t["placement"],
+            schema.TAG_STOPPED: "false",
+        }
+        run = c.create_run(exp, tags=tags)
+        params = [Param(k, v) for k, v in schema.config_params(t).items()]
+        c.log_batch(run.info.run_id, params=params, metrics=[Metric(k, float(v), 0, 1) for k, v in metrics(t).items()])
+        c.set_terminated(run.info.run_id, "FINISHED")

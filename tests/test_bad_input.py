@@ -43,6 +43,10 @@ def files(tmp_path_factory):
     (d / "nofwd.json").write_text(json.dumps({"rows": [{"placement": "first:1"}]}))
     (d / "badspec.json").write_text(json.dumps({"rows": [{"fwd": "uniform:b=99"}]}))
     (d / "blankfwd.json").write_text(json.dumps({"rows": [{"fwd": ""}]}))
+    (d / "blankcut.json").write_text(json.dumps({"rows": [{"fwd": "none", "placement": ""}]}))
+    mrpc_bad = write_glue(d / "mrpc_bad", n=8)
+    text = (mrpc_bad / "MRPC" / "dev.tsv").read_text().splitlines()
+    (mrpc_bad / "MRPC" / "dev.tsv").write_text("\n".join([text[0].replace("Quality", "quality"), *text[1:]]) + "\n")
     return d, fm, glue
 
 
@@ -80,6 +84,8 @@ def cases(d, fm, glue):
         (["single", "--task", "fashion_mnist", "--root", str(fm), "--bwd", ""], "--bwd ''"),
         (["single", "--task", "fashion_mnist", "--root", str(fm), "--fwd", "uniform:b=8", "--bwd", "mask"], "mask"),
         (["single", "--task", "nope"], "--task 'nope'"),
+        (["single", "--task", "fashion_mnist", "--root", str(fm), "--placement", ""], "placement=''"),
+        (["single", "--task", "sst2", "--root", str(fm)], "SST-2/train.tsv"),
         (["single", "--task", "fashion_mnist", "--quant", "8", "--prune", "0.5"], "--prune cannot be combined"),
     ]
     # placements
@@ -119,6 +125,10 @@ def cases(d, fm, glue):
             "model_dir",
         ),
         (["run", "--space", "seed-nlp", "--model-dir", str(d / "model_dir")], "no config.json"),
+        (
+            ["run", "--space", "seed-nlp", "--task", "mrpc", "--root", str(d / "mrpc_bad"), "--seeds", "1"],
+            "no column Quality",
+        ),
     ]
     # spaces
     rows += [
@@ -129,6 +139,7 @@ def cases(d, fm, glue):
         (["run", "--space", str(d / "nofwd.json")], "missing 'fwd'"),
         (["run", "--space", str(d / "badspec.json")], "b=99"),
         (["run", "--space", str(d / "blankfwd.json")], "non-empty spec"),
+        (["run", "--space", str(d / "blankcut.json"), "--root", str(fm), "--seeds", "1"], "placement=''"),
     ]
     # flags and names
     rows += [
@@ -138,7 +149,8 @@ def cases(d, fm, glue):
         (["run", "--space", "explore", "--objectives", "val_acc:up,ratio:min"], "val_acc:up"),
         (["run", "--space", "demo", "--objectives", "val_acc:max,ratio:min"], "needs an Optuna space"),
         (["run", "--space", "explore", "--objectives", "val_acc:max,ratio:min", "--asha"], "--asha"),
-        ([*cv, "--metric", "val_f1"], "--metric 'val_f1'"),
+        ([*cv, "--metric", "val_nope"], "--metric 'val_nope'"),
+        ([*cv, "--metric", "val_f1"], "only measured on mrpc"),
         ([*cv, "--metric", "val_mcc"], "only measured on cola"),
         ([*cv, "--retries", "-1"], "--retries -1"),
         ([*cv, "--cpus-per-trial", "0"], "--cpus-per-trial 0"),

@@ -35,11 +35,11 @@ def test_gradient_is_compressed_by_bwd(fwd, bwd):
     assert not torch.equal(y, x)
     s = b.stats
     assert s["calls"] == 1 and s["shape"] == [4, 8, 6] and s["numel"] == 192
-    assert s["bytes_fwd"] == C.build(fwd).encode(x).nbytes
-    assert s["bytes_bwd"] == C.build(bwd or fwd).encode(g).nbytes
-    assert s["snr_fwd_db"] == pytest.approx(snr_db(x, y))
+    assert s["sent_bytes_fwd"] == C.build(fwd).encode(x).nbytes
+    assert s["sent_bytes_bwd"] == C.build(bwd or fwd).encode(g).nbytes
+    assert s["snr_db_fwd"] == pytest.approx(snr_db(x, y))
     b.reset_stats()
-    assert b.stats["calls"] == 0 and b.stats["bytes_fwd"] == 0
+    assert b.stats["calls"] == 0 and b.stats["sent_bytes_fwd"] == 0
 
 
 def test_topk_backward_defaults_to_forward_mask():
@@ -52,8 +52,8 @@ def test_topk_backward_defaults_to_forward_mask():
     assert int(kept.sum()) == 25
     assert torch.equal(grad[kept], g[kept]) and bool((grad[~kept] == 0).all())
     header = C.build("none").encode(x).header_nbytes  # 2-D shape, one array
-    assert b.stats["bytes_bwd"] == header + 25 * 4  # fp32 values only, positions known
-    assert b.stats["bytes_fwd"] == C.build("topk:r=0.25").encode(x).nbytes
+    assert b.stats["sent_bytes_bwd"] == header + 25 * 4  # fp32 values only, positions known
+    assert b.stats["sent_bytes_fwd"] == C.build("topk:r=0.25").encode(x).nbytes
 
 
 def test_stats_accumulate_and_snr_from_energies():
@@ -65,11 +65,11 @@ def test_stats_accumulate_and_snr_from_energies():
         sig += float((x**2).sum())
         err += float(((x - y) ** 2).sum())
     assert b.stats["calls"] == 3
-    assert b.stats["bytes_fwd"] == 3 * C.build("uniform:b=6").payload_nbytes((3, 50))
-    assert b.stats["bytes_bwd"] == 3 * C.build("none").payload_nbytes((3, 50))
-    assert b.stats["snr_fwd_db"] == pytest.approx(10 * math.log10(sig / err), abs=1e-4)
+    assert b.stats["sent_bytes_fwd"] == 3 * C.build("uniform:b=6").payload_nbytes((3, 50))
+    assert b.stats["sent_bytes_bwd"] == 3 * C.build("none").payload_nbytes((3, 50))
+    assert b.stats["snr_db_fwd"] == pytest.approx(10 * math.log10(sig / err), abs=1e-4)
     assert b.stats["signal_fwd"] == pytest.approx(sig) and b.stats["error_fwd"] == pytest.approx(err)
-    assert b.stats["snr_bwd_db"] == 200.0
+    assert b.stats["snr_db_bwd"] == 200.0
     assert b.stats["seconds_fwd"] > 0
 
 

@@ -24,7 +24,7 @@ def test_each_subcommand_owns_its_parser():
 
     parser = sweep.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"run", "report", "best", "rerun", "single", "spaces", "bench"}
+    assert set(sub.choices) == {"run", "report", "best", "rerun", "single", "spaces", "bench", "results"}
     own = {"run": "--objectives", "report": "--link", "best": "--max-ratio", "rerun": "--config-id", "bench": "--step"}
     for name, flag in own.items():
         assert flag in sub.choices[name].format_help()
@@ -38,18 +38,30 @@ def test_unknown_subcommand_exits_2():
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
 
-def test_spaces_lists_names():
+def test_spaces_lists_every_space_and_every_row():
+    import search_spaces
+
     r = run("spaces", "-v")
-    assert r.returncode == 0
-    for name in ("seed-cv", "seed-nlp", "explore", "demo"):
-        assert name in r.stdout
-    assert "kmeans:b=6,iters=100" in r.stdout
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    heads = [ln.split()[0] for ln in lines if not ln.startswith(" ")]
+    assert heads == search_spaces.names()
+    rows = [ln.split() for ln in lines if ln.startswith("    ")]
+    expect = [row for n in search_spaces.names() for row in search_spaces.get(n).rows]
+    assert len(rows) == len(expect)
+    assert [r_[1] for r_ in rows] == [row["fwd"] for row in expect]  # placement, then the forward spec
+    assert {r_[0] for r_ in rows} >= {"first:1,last:1", "first:1,last:2"}  # a row's own or its task's cut
 
 
 def test_bench_quick_prints_ratios():
+    from benchmarks import compressors
+
     r = run("bench", "--quick")
     assert r.returncode == 0, r.stderr
-    assert "time/clone" in r.stdout and "seed-style" in r.stdout and "sortquant:b=6,s=2" in r.stdout
+    cells = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in r.stdout.splitlines() if ln.count("│") > 3}
+    for spec in compressors.SPECS[:6]:  # every spec a row, its time a positive multiple of clone's
+        assert cells[spec].endswith("x") and float(cells[spec][:-1]) > 0, (spec, cells)
+    assert float(cells["seed-style sortquant 6+2 (reference)"][:-1]) > 0
 
 
 def test_memory_bench_counts_at_least_the_output():

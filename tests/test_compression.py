@@ -138,6 +138,15 @@ def test_topk_keeps_largest_and_mask_backward():
     assert int(kept.sum()) == 200
     assert float(x.abs()[kept].min()) >= float(x.abs()[~kept].max())
     assert torch.equal(x_hat[kept], x[kept])
+    # the paired backward: the gradient at exactly the positions the forward kept, values only
+    topk, mask = C.build("topk:r=0.2"), C.build("mask")
+    assert topk.default_backward() == "mask" and mask.pairs_with == "topk" and mask.backward_only
+    sent, nbytes, saved = topk.send(x)
+    assert torch.equal(sent, x_hat) and nbytes == topk.encode(x).nbytes
+    g = torch.randn(1000)
+    g_hat, g_bytes = mask.send_back(g, saved, (tuple(x.shape), tuple(x.stride())))
+    assert torch.equal(g_hat != 0, kept) and torch.equal(g_hat[kept], g[kept])
+    assert g_bytes == C.Payload((1000,), torch.float32, [g[kept]]).nbytes  # 200 fp32 values and a header
 
 
 def test_topk_position_encoding_picks_cheaper():

@@ -72,11 +72,11 @@ def test_snr_over_calls_ignores_all_zero_tensor():
     b = C.Boundary("topk:r=0.2")
     x = torch.randn(64, 32, 4, 4, requires_grad=True)
     b(x).sum().backward()
-    first = b.stats["snr_fwd_db"]
+    first = b.stats["snr_db_fwd"]
     assert 3.0 < first < 5.5  # top 20% of a Gaussian by magnitude: about 4 dB
     z = torch.zeros(64, 32, 4, 4, requires_grad=True)
     b(z).sum().backward()
-    assert b.stats["snr_fwd_db"] == pytest.approx(first)
+    assert b.stats["snr_db_fwd"] == pytest.approx(first)
     assert b.stats["calls"] == 2
 
 
@@ -152,7 +152,7 @@ def test_delta_first_sighting_exact_then_delta_bits():
     x1 = base.clone().requires_grad_(True)
     y1 = b(x1)
     assert torch.equal(y1, base)  # first sighting: exact
-    first = b.stats["bytes_fwd"]
+    first = b.stats["sent_bytes_fwd"]
     assert first == C.build("delta:b=3").nbytes_ids(base.shape, 0)
     assert first > 4 * base.numel()
     # a small change: the delta quantizer's error is relative to the change, not the value
@@ -162,7 +162,7 @@ def test_delta_first_sighting_exact_then_delta_bits():
     y2 = b(x2.clone().requires_grad_(True))
     direct, _ = C.build("uniform:b=3,range=absmax").roundtrip(x2)
     assert snr_db(x2, y2) > snr_db(x2, direct) + 25
-    bits = 8 * b.stats["bytes_fwd"]
+    bits = 8 * b.stats["sent_bytes_fwd"]
     assert 3 * base.numel() <= bits <= 3 * base.numel() + 8 * (64 + 4 * 8 + 4)
     # eval (no grad): the direct quantizer of the same bits, counted as such
     with torch.no_grad():

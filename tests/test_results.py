@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from reports import claims, results, runs, table
+import sweep
+from reports import claims, page, runs, sections, table
 from reports import stats as rstats
 from reports.link import LinkError, parse_links
 
@@ -156,7 +157,7 @@ def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
     back = runs.read_csv(csv)
     assert len(back) == 15 and set(back["experiment"]) == {"results-collapse"}
     out = tmp_path / "page"
-    assert results.main(["--from", str(csv), "--out", str(out), "--readme", ""]) == 0
+    assert sweep.main(["results", "--from", str(csv), "--out", str(out), "--readme", ""]) == 0
     page = (out / "README.md").read_text()
     assert "8-bit min-max uniform both ways collapses** — *holds*" in page
     assert "8 bits on the backward only collapses** — *holds*" in page
@@ -167,22 +168,22 @@ def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
 def test_the_plan_names_real_spaces_and_the_makefile_runs_it(capsys):
     import search_spaces
 
-    plan = results.plan()
+    plan = sections.plan()
     assert [p[:2] for p in plan][:2] == [("results-collapse", "collapse"), ("results-collapse", "collapse-nlp")]
-    for sec in results.SECTIONS:
+    for sec in sections.SECTIONS:
         for space, task, seeds in sec.spaces:
             assert search_spaces.get(space).default_task == task and seeds >= 3
-    assert results.main(["--plan"]) == 0
+    assert sweep.main(["results", "--plan"]) == 0
     lines = capsys.readouterr().out.split("\n")
     assert lines[0] == "results-collapse collapse 5" and len([x for x in lines if x]) == len(plan)
     make = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
-    assert "reports.results --plan" in make and "--done-from docs/results/runs.csv" in make
+    assert "sweep.py results --plan" in make and "--done-from docs/results/runs.csv" in make
 
 
 def test_wall_time_sums_runs_not_the_gap_between_sittings():
     day = 24 * 3600 * 1000
     df = pd.DataFrame({"start_time": [0, 60_000, 2 * day], "end_time": [60_000, 180_000, 2 * day + 120_000]})
-    assert results._wall(df) == pytest.approx(5.0)  # 1 + 2 + 2 minutes, not two days
+    assert page._wall(df) == pytest.approx(5.0)  # 1 + 2 + 2 minutes, not two days
 
 
 def test_clean_evaluation_is_a_column_only_when_runs_have_it():
@@ -221,9 +222,9 @@ def test_every_claim_rests_on_rows_its_sections_sweeps_run():
     import search_spaces
     from reports.findings import CLAIMS
 
-    sections = {s.experiment: s for s in results.SECTIONS}
+    by_name = {s.experiment: s for s in sections.SECTIONS}
     for c in CLAIMS:
-        spaces = [search_spaces.get(sp) for sp, task, _ in sections[c.experiment].spaces if task == c.task]
+        spaces = [search_spaces.get(sp) for sp, task, _ in by_name[c.experiment].spaces if task == c.task]
         assert spaces, c.text
         have = {
             claims.Config(r["fwd"], r.get("bwd", ""), r.get("placement")).key(c.task) for sp in spaces for r in sp.rows
@@ -247,10 +248,10 @@ def test_replicates_pair_each_repeat_with_the_first_run():
     assert rep["identical"].tolist() == [True, False, True, False]
     worst = rep.loc[(rep["a"] - rep["b"]).abs().idxmax()]
     assert (worst["seed"], worst["experiment_b"], worst["b"]) == (0, "e3", 0.60)
-    assert "4 (config, seed) pairs finished in two experiments: 2 were identical" in results._reproducibility(
+    assert "4 (config, seed) pairs finished in two experiments: 2 were identical" in page._reproducibility(
         pd.concat([a, b, c], ignore_index=True)
     )
-    assert results._reproducibility(a) == ""  # no repeats, no paragraph
+    assert page._reproducibility(a) == ""  # no repeats, no paragraph
 
 
 def test_rows_a_collapse_claim_rests_on_need_five_seeds():
@@ -260,9 +261,9 @@ def test_rows_a_collapse_claim_rests_on_need_five_seeds():
         experiment="results-cv",
     )  # fmt: skip
     rep = table.build(df, "val_acc")
-    collapse = results._collapse_rows("results-cv", "fashion_mnist")
+    collapse = page._collapse_rows("results-cv", "fashion_mnist")
     assert ("uniform:b=9", "", "first:1,last:1") in collapse and ("uniform:b=16", "", "first:1,last:1") not in collapse
-    lines, short = results._missing("fashion_mnist", "seed-cv", 3, rep.summary, collapse)
+    lines, short = page._missing("fashion_mnist", "seed-cv", 3, rep.summary, collapse)
     assert "`uniform:b=9`: N=3 of 5 (a collapse claim rests on it)" in lines
     assert "`none`: N=3 of 5 (a collapse claim rests on it)" in lines
     assert not any(x.startswith("`uniform:b=16`") for x in lines)  # 3 seeds are enough for a matches claim

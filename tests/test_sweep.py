@@ -66,6 +66,11 @@ def runs(d: Path, name: str, status="FINISHED"):
     return [r for r in c.search_runs([exp.experiment_id], flt, max_results=1000) if "config_id" in r.data.tags]
 
 
+def all_runs(d: Path, name: str):
+    c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
+    return c.search_runs([c.get_experiment_by_name(name).experiment_id], max_results=1000)
+
+
 def test_sweep_report_best_rerun(env):
     d, root = env
     r = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
@@ -104,6 +109,10 @@ def test_sweep_report_best_rerun(env):
     by_cfg = {}
     for run in done:
         assert run.data.params["epochs"] == "2" and run.data.tags["task"] == "fashion_mnist"
+        # what reports need, logged by the trial itself (not rebuilt later from defaults)
+        cuts = {"first:1,last:1": "2", "first:1": "1"}[run.data.params["placement"]]
+        assert (run.data.params["run.batch_size"], run.data.params["run.cuts"]) == ("16", cuts)
+        assert run.data.params["run.metric"] == "val_acc"
         c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
         hist = c.get_metric_history(run.info.run_id, "val_acc")
         assert sorted(m.step for m in hist) == [1, 2]  # per-epoch metrics as steps
@@ -111,8 +120,18 @@ def test_sweep_report_best_rerun(env):
         by_cfg.setdefault(run.data.tags["config_id"], []).append(last)
     assert len(by_cfg) == 2 and all(len(v) == 2 for v in by_cfg.values())
 
+    every = len(all_runs(d, "s1"))  # the trials and the sweep's one summary run
+    assert every == 5 and len([r for r in all_runs(d, "s1") if "compsweep.summary" in r.data.tags]) == 1
     rep = cli(d, "report", "--name", "s1", "--format", "json")
     assert rep.returncode == 0, rep.stderr
+    for _ in range(2):
+        assert cli(d, "report", "--name", "s1").returncode == 0
+    assert len(all_runs(d, "s1")) == every  # reading writes nothing
+    for rec in json.loads(rep.stdout):  # typed: numbers are numbers, a missing value is null
+        for k in ("bits", "n", "val_acc_mean", "bytes_fwd", "ratio", "batch_size", "cuts"):
+            assert isinstance(rec[k], (int, float)) and not isinstance(rec[k], bool), (k, rec[k])
+        assert rec["split_bits"] is None or isinstance(rec["split_bits"], int)
+        assert "" not in rec.values()
     records = {rec["config_id"]: rec for rec in json.loads(rep.stdout)}
     for cid, values in by_cfg.items():
         assert records[cid]["n"] == 2
@@ -127,6 +146,9 @@ def test_sweep_report_best_rerun(env):
         assert rec["cuts"] == len(rec["placement"].split(","))
     budget = json.loads(cli(d, "best", "--name", "s1", "--max-ratio", "0.2", "--format", "json").stdout)
     assert budget and all(rec["ratio"] <= 0.2 for rec in budget)
+    strict = cli(d, "best", "--name", "s1", "--max-ratio", "0.0001")  # nothing fits: it says why
+    assert strict.returncode == 0 and "2 configs with a val_acc; 0 within --max-ratio 0.0001" in strict.stdout
+    assert "loosen --max-ratio" in strict.stdout
     assert {r["config_id"] for r in budget} < {r["config_id"] for r in linked}
     md = cli(d, "report", "--name", "s1", "--plot", str(d / "p.png"))
     assert md.returncode == 0 and "| placement |" in md.stdout and (d / "p.png").stat().st_size > 10_000
@@ -146,6 +168,7 @@ def test_sweep_report_best_rerun(env):
         rec["config_id"]: rec["n"] for rec in json.loads(cli(d, "report", "--name", "s1", "--format", "json").stdout)
     }
     assert after[top[0]["config_id"]] == 3
+    assert len([r for r in all_runs(d, "s1") if "compsweep.summary" in r.data.tags]) == 1  # updated in place
     again = cli(d, "rerun", "--name", "s1", "--top", "1", "--seeds", "3")
     assert "already have seeds" in again.stdout and len(runs(d, "s1")) == 5
 
@@ -229,7 +252,8 @@ def test_resume_after_sigint_runs_each_trial_once(env):
         (["run", "--space", "nope", "--seeds", "1"], "unknown"),
         (["run", "--space", "demo", "--task", "imagenet"], "--task 'imagenet'"),
         (["run", "--space", "demo", "--seeds", "0"], "--seeds 0"),
-        (["run", "--space", "demo", "--metric", "val_f1"], "--metric 'val_f1'"),
+        (["run", "--space", "demo", "--metric", "val_nope"], "--metric 'val_nope'"),
+        (["run", "--space", "demo", "--metric", "val_f1"], "only measured on mrpc"),
         (["run", "--space", "demo", "--task", "rte", "--root", "/nonexistent"], "/nonexistent"),
         (["run", "--space", "demo", "--task", "rotten_tomatoes", "--model-dir", "/nonexistent"], "model_dir"),
         (["report", "--name", "never-made"], "no such MLflow experiment"),
@@ -251,53 +275,54 @@ def test_bad_spec_inside_a_space_exits_2(tmp_path):
 
 
 def test_explore_optuna_with_asha(env):
+    """Optuna samples valid specs; ASHA (grace 1 epoch, factor 2) stops a trial whose epoch-1
+    metric is below the median of the trials that reached epoch 1 before it, and only those."""
+    import numpy as np
+
+    import compression
+
     d, root = env
     r = cli(
-        d,
-        "run",
-        "--space",
-        "explore",
-        "--root",
-        str(root),
-        "--num-samples",
-        "2",
-        "--seeds",
-        "1",
-        "--name",
-        "x1",
-        "--asha",
-        "--model",
-        "mobilenet_v2",
-        "--epochs",
-        "2",
-        "--limit-train",
-        "32",
-        "--limit-val",
-        "16",
-        "--batch-size",
-        "16",
-    )
+        d, "run", "--space", "explore", "--root", str(root), "--num-samples", "4", "--seeds", "1", "--name", "x1",
+        "--asha", "--max-concurrent", "1", "--model", "mobilenet_v2", "--epochs", "2", "--limit-train", "32",
+        "--limit-val", "16", "--batch-size", "16",
+    )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
-    done = runs(d, "x1", status=None)
-    assert len(done) == 2 and all(x.data.tags["space"] == "explore" for x in done)
-    for x in done:  # every sampled spec is valid and recorded with its method
-        import compression
-
-        spec = compression.parse_spec(x.data.params["fwd"])
+    done = sorted(runs(d, "x1", status=None), key=lambda x: x.info.start_time)
+    assert len(done) == 4 and all(x.data.tags["space"] == "explore" for x in done)
+    c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
+    seen = []
+    for x in done:  # one trial at a time: the rung's records are the earlier trials' epoch-1 values
+        spec = compression.parse_spec(x.data.params["fwd"])  # every sampled spec is valid, recorded with its method
         assert x.data.tags["method"] == spec.method and x.data.params["seed"] == "0"
+        first = next(m.value for m in c.get_metric_history(x.info.run_id, "val_acc") if m.step == 1)
+        stop = bool(seen) and first < np.nanpercentile(seen, 50)
+        seen.append(first)
+        assert x.data.tags["stopped_early"] == ("true" if stop else "false"), (seen, x.data.tags)
+        assert x.data.tags["epochs_reached"] == ("1" if stop else "2")
 
 
-def test_experiments_open_on_the_runs_table(env):
+def test_long_and_short_form_of_a_spec_are_one_config(env):
+    d, root = env
+    rows = [{"fwd": "uniform:b=8", "placement": "first:1"},
+            {"fwd": "uniform:b=8,range=minmax,round=nearest", "placement": "first:1"}]  # fmt: skip
+    training = {**TRAINING, "epochs": 1}
+    r = cli(d, "run", "--space", space_file(d, rows, training), "--root", str(root), "--seeds", "1", "--name", "c1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    done = runs(d, "c1")
+    assert len(done) == 2 and len({x.data.tags["config_id"] for x in done}) == 1
+
+
+def test_experiments_open_on_the_runs_table(tmp_path, monkeypatch):
     """MLflow 3 shows an experiment without a kind as a GenAI overview; ours are model training."""
-    import os
+    from schema.store import experiment_id
 
-    d, _ = env
-    assert runs(d, "s1") or runs(d, "f1")
-    name = "s1" if runs(d, "s1") else "f1"
-    os.environ["_MLFLOW_SERVER_FILE_STORE"] = f"sqlite:///{d / 'mlflow.db'}"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment_id(uri, "kind")
+    monkeypatch.setenv("_MLFLOW_SERVER_FILE_STORE", uri)
     from mlflow.server import app
 
-    r = app.test_client().get("/api/2.0/mlflow/experiments/get-by-name", query_string={"experiment_name": name})
+    r = app.test_client().get("/api/2.0/mlflow/experiments/get-by-name", query_string={"experiment_name": "kind"})
     assert r.status_code == 200, r.data
     tags = {t["key"]: t["value"] for t in r.get_json()["experiment"]["tags"]}
     assert tags["mlflow.experimentKind"] == "custom_model_development"

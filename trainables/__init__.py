@@ -6,30 +6,34 @@ from collections.abc import Callable
 
 from .common import METRIC_KEYS, ConfigError, StateIO
 
-CV_TASKS = ("cifar10", "fashion_mnist")
-NLP_TASKS = ("cola", "rte", "rotten_tomatoes")
-TASKS = CV_TASKS + NLP_TASKS
-# the study's cuts: CV after the first block and before the head; NLP after the first encoder
-# layer and before the last one
-CV_PLACEMENT, NLP_PLACEMENT = "first:1,last:1", "first:1,last:2"
+
+def task(name: str | None):
+    """The task entry (``trainables.tasks``); ConfigError naming the allowed tasks."""
+    from . import tasks
+
+    return tasks.get(name)
 
 
-def default_placement(task: str | None) -> str:
-    return NLP_PLACEMENT if task in NLP_TASKS else CV_PLACEMENT
+def task_names(family: str | None = None) -> tuple[str, ...]:
+    from . import tasks
+
+    return tasks.names(family)
+
+
+def default_placement(name: str | None) -> str:
+    return task(name).placement
+
+
+def family(name: str | None):
+    """The fine-tune module that runs a task's family (``cv`` or ``nlp``)."""
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{task(name).family}")
 
 
 def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
-    """Dispatch on ``config["task"]`` to the CV or NLP fine-tune."""
-    task = config.get("task")
-    if task in CV_TASKS:
-        from . import cv
-
-        return cv.train(config, report, state_io)
-    if task in NLP_TASKS:
-        from . import nlp
-
-        return nlp.train(config, report, state_io)
-    raise ConfigError(f"task={task!r}: must be one of {', '.join(TASKS)}")
+    """The fine-tune of ``config["task"]``'s family."""
+    return family(config.get("task")).train(config, report, state_io)
 
 
 def seed_flags_to_spec(
@@ -63,14 +67,12 @@ def seed_flags_to_spec(
 
 
 __all__ = [
-    "CV_PLACEMENT",
-    "CV_TASKS",
     "METRIC_KEYS",
-    "NLP_PLACEMENT",
-    "NLP_TASKS",
-    "TASKS",
     "ConfigError",
     "default_placement",
+    "family",
     "seed_flags_to_spec",
+    "task",
+    "task_names",
     "train",
 ]

@@ -11,13 +11,19 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+import schema
 from compression import Boundary, uncompressed
 from compression.base import Lazy
 from compression.boundary import snr_from_energy
-from schema import CLEAN, METRICS
+from schema import CLEAN, EPOCH, FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC
 
-METRIC_KEYS = tuple(  # what every task reports at its last epoch
-    k for k in METRICS if k not in ("val_mcc", "val_mcc_clean", "val_majority", "val_overlap_dropped")
+METRIC_KEYS = (  # what every task reports at its last epoch (a task adds its own scores)
+    EPOCH,
+    schema.TRAIN_LOSS,
+    schema.VAL_ACC,
+    CLEAN[schema.VAL_ACC],
+    *schema.COST,
+    schema.COMPILED,
 )
 
 
@@ -53,19 +59,19 @@ def boundary_metrics(
     boundary (from summed energies), and the per-example buffers of stateful methods.
     Seconds spent in ``untimed_seconds`` (warm-up batches) are left out of compress_time."""
     st = [b.stats for b in boundaries]
-    fwd = sum(s["bytes_fwd"] for s in st)
-    bwd = sum(s["bytes_bwd"] for s in st)
+    fwd = sum(s["sent_bytes_fwd"] for s in st)
+    bwd = sum(s["sent_bytes_bwd"] for s in st)
     fp32 = sum(s["raw_bytes_fwd"] + s["raw_bytes_bwd"] for s in st)
     secs = sum(s["seconds_fwd"] + s["seconds_bwd"] for s in st) - untimed_seconds
     timed = steps if timed_steps is None else timed_steps
     return {
-        "compress_time": secs / max(timed, 1),
-        "bytes_fwd": fwd / max(samples, 1),
-        "bytes_bwd": bwd / max(samples, 1),
-        "ratio": (fwd + bwd) / fp32 if fp32 else 1.0,
-        "snr_fwd_db": snr_from_energy(sum(s["signal_fwd"] for s in st), sum(s["error_fwd"] for s in st)),
-        "snr_bwd_db": snr_from_energy(sum(s["signal_bwd"] for s in st), sum(s["error_bwd"] for s in st)),
-        "buffer_mb": sum(s["buffer_bytes"] for s in st) / 2**20,
+        schema.COMPRESS_TIME: secs / max(timed, 1),
+        schema.BYTES_FWD: fwd / max(samples, 1),
+        schema.BYTES_BWD: bwd / max(samples, 1),
+        schema.RATIO: (fwd + bwd) / fp32 if fp32 else 1.0,
+        schema.SNR_FWD_DB: snr_from_energy(sum(s["signal_fwd"] for s in st), sum(s["error_fwd"] for s in st)),
+        schema.SNR_BWD_DB: snr_from_energy(sum(s["signal_bwd"] for s in st), sum(s["error_bwd"] for s in st)),
+        schema.BUFFER_MB: sum(s["buffer_bytes"] for s in st) / 2**20,
     }
 
 
@@ -82,6 +88,29 @@ def _stats_seconds(boundaries: list[Boundary]) -> float:
 
 def _compress_seconds(boundaries: list[Boundary]) -> float:
     return sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
+
+
+def train_step(loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries: list[Boundary], step: int = 0) -> float:
+    """One training step, the one definition of it (the step benchmark drives it too): the
+    batch's example ids to the boundaries, forward, backward, optimizer (and scheduler) step.
+    Returns the loss; a non-finite loss raises FloatingPointError (the run diverged)."""
+    for b in boundaries:
+        b.set_batch_ids(ids)
+    loss = loss_fn(inputs, labels)
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise FloatingPointError(f"training loss is {value} at step {step}: diverged")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if scheduler is not None:
+        scheduler.step()
+    return value
+
+
+def run_facts(cfg: dict, task, boundaries: list[Boundary]) -> dict:
+    """What reports need from a run and must not rebuild later from today's defaults."""
+    return {FACT_BATCH_SIZE: int(cfg["batch_size"]), FACT_CUTS: len(boundaries), FACT_METRIC: task.metric}
 
 
 def train_epoch(
@@ -106,18 +135,9 @@ def train_epoch(
     total_loss, steps, samples, compute, untimed = 0.0, 0, 0, 0.0, 0.0
     bookkeeping, untimed_steps, every = 0.0, 0, 0.0
     for inputs, labels, ids in batches:
-        for b in boundaries:
-            b.set_batch_ids(ids)
         t0 = time.perf_counter()
         s0, c0, k0 = _stats_seconds(boundaries), _compress_seconds(boundaries), compile_events()
-        loss = loss_fn(inputs, labels)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise FloatingPointError(f"training loss is {value} at step {steps}: diverged")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        value = train_step(loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries, steps)
         took = time.perf_counter() - t0
         every += took - (_stats_seconds(boundaries) - s0)
         total_loss += value
@@ -136,9 +156,9 @@ def train_epoch(
     step_time = (compute - bookkeeping) / max(timed, 1)
     if timed == 0:  # nothing but warm-up: time every step rather than none
         timed, untimed, step_time = steps, 0.0, every / max(steps, 1)
-    out = {"train_loss": total_loss / max(steps, 1), "step_time": step_time}
+    out = {schema.TRAIN_LOSS: total_loss / max(steps, 1), schema.STEP_TIME: step_time}
     out.update(boundary_metrics(boundaries, samples, steps, timed, untimed))
-    out["compiled"] = float(sum(k.calls_compiled for k in Lazy.instances) > compiled_before)
+    out[schema.COMPILED] = float(sum(k.calls_compiled for k in Lazy.instances) > compiled_before)
     return out
 
 
@@ -156,9 +176,11 @@ def fit(
     report: Callable[[dict], None],
     state_io: StateIO | None = None,
     progress: bool = False,
+    facts: dict | None = None,
 ) -> dict:
     """The epoch loop both fine-tunes share: resume from a checkpoint, train, evaluate,
-    checkpoint, report; the boundaries are detached at the end."""
+    checkpoint, report (every epoch's metrics with the run's ``facts``: schema.FACTS); the
+    boundaries are detached at the end."""
     from tqdm import tqdm
 
     from .placement import detach
@@ -172,10 +194,10 @@ def fit(
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         set_rng_state(gen, saved["rng"])
-        start, metrics = saved["epoch"] + 1, saved["metrics"]
+        start, metrics = saved[schema.EPOCH] + 1, saved["metrics"]
     for epoch in range(start, epochs + 1):
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not progress)
-        metrics = {"epoch": epoch}
+        metrics = {EPOCH: epoch, **(facts or {})}
         warmup = 1 if epoch == start and steps_per_epoch > 1 else 0  # the first batch compiles
         metrics.update(train_epoch(model, batches(), loss_fn, optimizer, scheduler, boundaries, bar, warmup))
         metrics.update(evaluate())
@@ -190,10 +212,11 @@ def fit(
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "rng": rng_state(gen),
-                    "epoch": epoch,
+                    schema.EPOCH: epoch,
                     "metrics": metrics,
                 }
             )
+        schema.check_reported(metrics)
         report(metrics)
     detach(boundaries)
     return metrics

@@ -4,37 +4,37 @@ without Ray; it calls ``report(metrics)`` once per epoch and returns the last me
 
 from __future__ import annotations
 
-import gzip
 import os
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import CV_PLACEMENT, CV_TASKS, placement
+from schema import VAL_ACC
+
+from . import placement, task
 from .common import (
     ConfigError,
     StateIO,
     fit,
     fixed_subset,
+    run_facts,
     seed_everything,
 )
 
 MODELS = ("mobilenet_v2", "efficientnet_lite0")
-FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
-DEFAULTS = dict(
+DEFAULTS = dict(  # the task's entry adds its model and placement
     task="fashion_mnist",
     root=None,
-    model="mobilenet_v2",
+    model=None,
     weights=None,
     image_size=32,
-    placement=CV_PLACEMENT,
+    placement=None,
     fwd="none",
     bwd=None,
     epochs=1,
@@ -50,64 +50,6 @@ DEFAULTS = dict(
 
 
 # ------------------------------------------------------------------------------ data
-def _idx_file(path: Path, offset: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
-
-
-def load_fashion_mnist(root: str | None, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 [N, 32, 32, 3] (28x28 padded by 2, grey repeated to 3 channels) and labels."""
-    d = Path(root or FASHION_MNIST_DIR)
-    split = "train" if train else "t10k"
-    img, lab = d / f"{split}-images-idx3-ubyte.gz", d / f"{split}-labels-idx1-ubyte.gz"
-    for p in (img, lab):
-        if not p.is_file():
-            raise ConfigError(
-                f"fashion_mnist: {p} not found; install Debian's dataset-fashion-mnist "
-                f"(make setup does) or pass --root DIR holding the {split}-*-ubyte.gz files"
-            )
-    try:
-        raw_x, raw_y = _idx_file(img, 16), _idx_file(lab, 8)
-    except (OSError, EOFError, ValueError) as e:
-        raise ConfigError(f"fashion_mnist: {d}: not readable idx-ubyte.gz files ({e})") from None
-    if raw_x.size == 0 or raw_x.size % (28 * 28) or raw_x.size // (28 * 28) != raw_y.size or raw_y.max(initial=0) > 9:
-        raise ConfigError(
-            f"fashion_mnist: {img.name} holds {raw_x.size / 784:g} images of 28x28 and {lab.name} {raw_y.size} "
-            "labels; they must match and labels be 0-9"
-        )
-    x = torch.from_numpy(raw_x.reshape(-1, 28, 28).copy())
-    y = torch.from_numpy(raw_y.astype(np.int64))
-    x = F.pad(x, (2, 2, 2, 2)).unsqueeze(-1).expand(-1, 32, 32, 3).contiguous()
-    return x, y
-
-
-def load_cifar10(root: str | None, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """The official ``cifar-10-batches-py`` folder under root, through torchvision's loader."""
-    from torchvision.datasets import CIFAR10
-
-    if not root or not (Path(root) / "cifar-10-batches-py").is_dir():
-        raise ConfigError(
-            f"cifar10: --root {root!r} must hold the official cifar-10-batches-py/ folder "
-            "(data_batch_1..5, test_batch, batches.meta)"
-        )
-    try:
-        ds = CIFAR10(root, train=train, download=False)
-    except RuntimeError as e:
-        raise ConfigError(
-            f"cifar10: {root}/cifar-10-batches-py failed torchvision's MD5 check ({e}); the "
-            "files must be the official, unmodified python-version batches"
-        ) from None
-    return torch.from_numpy(ds.data), torch.tensor(ds.targets, dtype=torch.int64)
-
-
-def load_images(task: str, root: str | None, train: bool):
-    if task == "cifar10":
-        return load_cifar10(root, train)
-    if task == "fashion_mnist":
-        return load_fashion_mnist(root, train)
-    raise ConfigError(f"task={task!r}: CV tasks are {', '.join(CV_TASKS)}")
-
-
 def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Per-sample random crop (zero padding 4) and horizontal flip of a [B,C,H,W] batch."""
     b, _, h, w = x.shape
@@ -162,7 +104,7 @@ def load_weights(name: str, weights: str | None):
         raise ConfigError(f"weights={weights!r}: not a state dict of tensors")
     head = "classifier." if name == "mobilenet_v2" else "_fc."
     with torch.device("meta"):
-        expect = _architecture(name, 10).state_dict()
+        expect = architecture(name, 10).state_dict()
     body = {k: v for k, v in state.items() if not k.startswith(head)}
     wrong = [k for k, v in body.items() if k not in expect or tuple(expect[k].shape) != tuple(v.shape)]
     missing = [k for k in expect if not k.startswith(head) and k not in body]
@@ -174,7 +116,8 @@ def load_weights(name: str, weights: str | None):
     return body
 
 
-def _architecture(name: str, num_classes: int) -> nn.Module:
+def architecture(name: str, num_classes: int) -> nn.Module:
+    """The bare network (no weights), e.g. on the meta device for the pre-flight's shapes."""
     if name == "mobilenet_v2":
         from torchvision.models import mobilenet_v2
 
@@ -187,25 +130,33 @@ def _architecture(name: str, num_classes: int) -> nn.Module:
 def build_model(name: str, weights: str | None, num_classes: int) -> nn.Module:
     """The model with its ImageNet body (if any) and a new head for the task's classes."""
     state = load_weights(name, weights)
-    model = _architecture(name, num_classes)
+    model = architecture(name, num_classes)
     if state is not None:
         model.load_state_dict(state, strict=False)
     return model
 
 
 # ------------------------------------------------------------------------------ train
+def resolve(config: dict) -> dict:
+    """The config with the family's and the task's defaults filled in."""
+    t = task(config.get("task") or DEFAULTS["task"])
+    if t.family != "cv":
+        raise ConfigError(f"task={t.name!r}: not a CV task")
+    base = {**DEFAULTS, "model": t.model, "placement": t.placement}
+    return {**base, **{k: v for k, v in config.items() if v is not None}}
+
+
 def prepare(config: dict):
     """Everything that can fail on bad input, before any training."""
-    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
-    if cfg["task"] not in CV_TASKS:
-        raise ConfigError(f"task={cfg['task']!r}: CV tasks are {', '.join(CV_TASKS)}")
+    cfg = resolve(config)
+    t = task(cfg["task"])
     if int(cfg["image_size"]) < 32:
         raise ConfigError(f"image_size={cfg['image_size']}: must be at least 32")
-    x_tr, y_tr = load_images(cfg["task"], cfg["root"], train=True)
-    x_va, y_va = load_images(cfg["task"], cfg["root"], train=False)
+    x_tr, y_tr = t.load(cfg["root"], "train")
+    x_va, y_va = t.load(cfg["root"], "dev")
     tr, va = fixed_subset(len(y_tr), cfg["limit_train"]), fixed_subset(len(y_va), cfg["limit_val"])
     seed_everything(int(cfg["seed"]))
-    model = build_model(cfg["model"], cfg["weights"], num_classes=10)
+    model = build_model(cfg["model"], cfg["weights"], num_classes=t.num_classes)
     try:
         boundaries = placement.attach(model, cfg["placement"], cfg["fwd"], cfg["bwd"])
     except ValueError as e:  # SpecError is a ValueError too
@@ -220,7 +171,7 @@ def evaluate(model, x_va, y_va, image_size: int, batch_size: int) -> dict[str, f
     for i in range(0, len(y_va), batch_size * 2):
         logits = model(to_input(x_va[i : i + batch_size * 2], image_size, False, None))
         correct += int((logits.argmax(1) == y_va[i : i + batch_size * 2]).sum())
-    return {"val_acc": correct / max(len(y_va), 1)}
+    return {VAL_ACC: correct / max(len(y_va), 1)}
 
 
 def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
@@ -260,4 +211,5 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         report,
         state_io,
         bool(cfg["progress"]),
+        run_facts(cfg, task(cfg["task"]), boundaries),
     )

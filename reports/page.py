@@ -1,0 +1,243 @@
+"""docs/results/: one section per question, each from its own MLflow experiment (or from the
+per-run data kept in docs/results/runs.csv), with tables, plots and claims with verdicts.
+``sweep.py results`` drives it (cli/results.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+import schema
+import search_spaces
+from schema import VAL_ACC
+
+from . import claims as claimsmod
+from . import runs, table
+from .findings import CLAIMS
+from .link import parse_links
+from .sections import SECTIONS
+from .stats import replicates
+
+LINKS = parse_links("100mbit,1gbit")
+METRIC = VAL_ACC
+
+
+def collect(uri: str | None, csv: Path | None) -> pd.DataFrame:
+    """Every run of the sections' experiments: runs.csv (if any) merged with what MLflow holds."""
+    frames = []
+    if csv is not None and csv.is_file():
+        frames.append(runs.read_csv(csv))
+    if uri is not None:
+        for s in SECTIONS:
+            frames.append(runs.from_mlflow(uri, s.experiment))
+    return runs.merge(*frames)
+
+
+def _setup(df: pd.DataFrame) -> str:
+    cfg = json.loads(df.iloc[0]["config_json"])
+    keep = ("model", "model_dir", "image_size", "limit_train", "limit_val", "epochs", "batch_size", "lr", "max_length")
+    shown = ", ".join(f"{k}={cfg[k]}" for k in keep if cfg.get(k) not in (None, ""))
+    return shown or "the task's defaults"
+
+
+def _wall(df: pd.DataFrame) -> float:
+    """Minutes the runs took, summed: a sweep runs one trial at a time, so this is its wall time
+    without the gaps between sittings (a sweep resumed days later is not days long)."""
+    if df.empty:
+        return math.nan
+    return float((df["end_time"] - df["start_time"]).clip(lower=0).sum()) / 60000
+
+
+def _run_command(space: str, seeds: int, experiment: str) -> str:
+    """The command that runs (or completes) one sweep of the page, as `make results` does."""
+    return (
+        f"python sweep.py run --space {space} --seeds {seeds} --name {experiment} --cpus-per-trial 2 "
+        "--done-from docs/results/runs.csv"
+    )
+
+
+COLLAPSE_SEEDS = 5  # a row a collapse verdict rests on needs this many seeds (all-or-nothing per seed)
+
+
+def _collapse_rows(experiment: str, task: str) -> set[tuple[str, str, str]]:
+    """(fwd, bwd, placement) of the rows a `collapses` claim of this experiment and task rests on."""
+    return {
+        cfg.key(task)
+        for c in CLAIMS
+        if c.experiment == experiment and c.task == task and c.relation == "collapses"
+        for cfg in (c.a, c.b)
+    }
+
+
+def _missing(
+    task: str, space: str, seeds: int, summary: pd.DataFrame, collapse: set = frozenset()
+) -> tuple[list[str], dict[int, list[str]]]:
+    """The space's rows not run or short of seeds (lines for the page), and the config ids of the
+    short ones by the seeds they need (for `sweep.py rerun`)."""
+    out: list[str] = []
+    short: dict[int, list[str]] = {}
+    keys = [
+        claimsmod.Config(r["fwd"], r.get("bwd", ""), r.get("placement")).key(task)
+        for r in search_spaces.get(space).rows
+    ]
+    several = len({placement for _, _, placement in keys}) > 1
+    for fwd, bwd, placement in keys:
+        need = max(seeds, COLLAPSE_SEEDS) if (fwd, bwd, placement) in collapse else seeds
+        why = " (a collapse claim rests on it)" if need > seeds else ""
+        label = f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + (f" @ {placement}" if several else "")
+        hit = summary[(summary["fwd"] == fwd) & (summary["bwd"] == bwd) & (summary["placement"] == placement)]
+        if hit.empty:
+            out.append(f"{label}: not run")
+        elif int(hit.iloc[0]["n"]) < need:
+            out.append(f"{label}: N={int(hit.iloc[0]['n'])} of {need}{why}")
+            short.setdefault(need, []).append(str(hit.iloc[0][schema.TAG_CONFIG_ID]))
+    return out, short
+
+
+def _reproducibility(df: pd.DataFrame) -> str:
+    """What the runs that repeat a (config, seed) in another experiment say about pairing."""
+    rep = replicates(df, METRIC)
+    if rep.empty:
+        return ""
+    same, diff = rep[rep["identical"]], rep[~rep["identical"]]
+    text = (
+        f"\n\n**Same seed, same config, another run.** {len(rep)} (config, seed) pairs finished in two "
+        f"experiments: {len(same)} were identical (train loss equal to the last digit)"
+    )
+    if not diff.empty:
+        gap = (diff["a"] - diff["b"]).abs() * 100
+        worst = diff.loc[gap.idxmax()]
+        text += (
+            f", {len(diff)} were not (|Δ {METRIC}| {gap.mean():.1f} pts on average, up to {gap.max():.1f}: "
+            f"config `{worst['config_id']}` seed {int(worst['seed'])}, {worst['a']:.1%} in {worst['experiment_a']}, "
+            f"{worst['b']:.1%} in {worst['experiment_b']})"
+        )
+    return text + (
+        ". A run is deterministic on one machine (the same trial at two commits of this code gave the "
+        "same loss to the last digit), but the CPU kernels it uses depend on the machine "
+        "(`ATEN_CPU_CAPABILITY=avx2` instead of avx512 changes the first epoch's loss on this one), and "
+        "a few epochs of fine-tuning amplify the rounding into differences the size of a seed's. "
+        "Sweeps ran in several sittings, not all on the same machine: a pair of runs with the same "
+        "seed always shares its initialisation and data order, and shares its arithmetic only when both ran "
+        "on one machine. The paired CI stays valid; it is wider than it would be with exact pairs."
+    )
+
+
+def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
+    """The page (README.md and claims.md under ``out``, plots beside them) and every verdict."""
+    out.mkdir(parents=True, exist_ok=True)
+    verdicts_all: list[claimsmod.Verdict] = []
+    body: list[str] = []
+    for sec in SECTIONS:
+        text, verdicts = _section(out, sec, df[df["experiment"] == sec.experiment])
+        body.append(text)
+        verdicts_all += verdicts
+    learned = [v for v in verdicts_all if v.decided]
+    head = [
+        HEAD + _reproducibility(df) + "\n",
+        "\n## What we learned\n\n",
+        "\n".join(f"- {claimsmod.fmt(v)}" for v in learned) if learned else "Nothing decided yet.",
+        "\n",
+    ]
+    text = "".join(head) + "".join(body)
+    (out / "README.md").write_text(text)
+    (out / "claims.md").write_text(claimsmod.table(verdicts_all))
+    return text, verdicts_all
+
+
+HEAD = (
+    "# Results\n"
+    "Written by `python sweep.py results` from MLflow and `docs/results/runs.csv` (one row per "
+    "finished run, every param and final metric; `python sweep.py results --from "
+    "docs/results/runs.csv` rebuilds this page without MLflow). Mean ± sample std over distinct "
+    "seeds; Δ is the paired difference to the same placement's `none` row over the seeds both "
+    "have, with a Student-t 95% CI. A claim *matches* within ±1 point, *collapses* below -5 "
+    "points; verdicts are *holds*, *does not hold*, or *inconclusive at N* (with the command "
+    "that adds seeds). Step times are CPU seconds per batch on 2 cores, measured after the "
+    "Boundary layout fix; `batch s @link` adds the bytes at that bandwidth (no overlap) and "
+    "speed-up is against sending fp32 (`none`). The sweeps of this page ran one trial at a time "
+    "while development (tests, benchmarks) shared the 2 cores for part of the time, so some rows' "
+    "step times are inflated: compare times between rows with care, and take what compression "
+    "costs a step from `python sweep.py bench --step`, which interleaves methods in one process."
+)
+
+
+def _section(out: Path, sec, mine: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
+    """One question: its tables and plots per sweep, then its claims and their verdicts."""
+    rep = table.build(mine, METRIC, links=LINKS)
+    parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {sec.why}\n"]
+    verdicts = [claimsmod.verdict(c, rep.summary, rep.runs) for c in CLAIMS if c.experiment == sec.experiment]
+    for space, task, seeds in sec.spaces:
+        parts.append(_sweep(out, sec.experiment, space, task, seeds, rep))
+    if verdicts:
+        parts.append("\n### Claims\n\n" + claimsmod.table(verdicts) + "\n")
+        parts.append("\n".join(f"- {claimsmod.fmt(v)}" for v in verdicts) + "\n")
+    return "".join(parts), verdicts
+
+
+def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep) -> str:
+    """One sweep's block: setup, cut shapes (224 px), table, plot, and the rows still missing."""
+    done = rep.runs[rep.runs["task"] == task]
+    summary = rep.summary[rep.summary["task"] == task]
+    parts = [f"\n### {task} (space `{space}`)\n"]
+    if done.empty:
+        parts.append(
+            f"\nNot run in this sitting: `{_run_command(space, seeds, experiment)}` adds it "
+            "(and `make results` resumes).\n"
+        )
+        return "".join(parts)
+    parts.append(
+        f"\nSetup: {_setup(done)}. {len(done)} finished runs, {_wall(done):.0f} min of wall time on this "
+        f"2-core CPU (the runs' durations summed; one trial at a time with 2 threads).\n"
+    )
+    if space.startswith("cv224"):
+        from trainables.check import cut_shapes
+
+        cfg = json.loads(done.iloc[0]["config_json"])
+        shapes = "; ".join(f"{n}: {s}" for n, s in cut_shapes(cfg))
+        parts.append(f"\nCut shapes per batch (measured on the model): {shapes}.\n")
+    sub = table.Report(summary, rep.failed[rep.failed["task"] == task], done, rep.notes)
+    parts.append("\n" + table.render(sub, METRIC, "md"))
+    plot = out / f"{experiment}-{task}.png"
+    table.plot(summary, METRIC, plot, title=f"{experiment} / {task}: {METRIC}, mean ± std over seeds")
+    parts.append(f"\n![{experiment} {task}]({plot.name})\n")
+    parts.append(_missing_line(experiment, space, task, seeds, summary))
+    return "".join(parts)
+
+
+def _missing_line(experiment: str, space: str, task: str, seeds: int, summary: pd.DataFrame) -> str:
+    missing, short = _missing(task, space, seeds, summary, _collapse_rows(experiment, task))
+    if not missing:
+        return ""
+    more = "".join(
+        f", `{claimsmod.rerun_line(experiment, ids, n)} --cpus-per-trial 2` brings the short rows to their seeds"
+        for n, ids in sorted(short.items())
+    )
+    return (
+        f"\nRows missing or short of {seeds} seeds ({COLLAPSE_SEEDS} where a collapse claim rests on "
+        f"them; the sessions ran out of time. `{_run_command(space, seeds, experiment)}` runs the "
+        f"rows not run{more}): " + "; ".join(missing) + ".\n"
+    )
+
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def update_readme(readme: Path, out: Path, verdicts: list[claimsmod.Verdict]) -> None:
+    """Replace the README's results block with the claims table and what we learned."""
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return
+    rel = out.relative_to(readme.parent.resolve()) if out.is_absolute() else out
+    learned = "\n".join(f"- {claimsmod.fmt(v)}" for v in verdicts if v.decided) or "Nothing decided yet."
+    plots = sorted(p.name for p in out.glob("results-collapse-*.png"))
+    img = f"\n\n![collapse]({rel}/{plots[0]})" if plots else ""
+    block = (
+        f"{START}\nWhat the data says (every claim, its numbers and the tables: [{rel}/README.md]"
+        f"({rel}/README.md)):\n\n{learned}\n\n{claimsmod.table(verdicts)}{img}\n{END}"
+    )
+    head, rest = text.split(START, 1)
+    readme.write_text(head + block + rest.split(END, 1)[1])

@@ -1,0 +1,93 @@
+"""The results page's sections, as data: one question each, its MLflow experiment, the text
+that says why, and the sweeps (space, task, seeds) that answer it, in the order `make results`
+runs them. The claims each section judges are ``reports.findings``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Section:
+    experiment: str
+    title: str
+    why: str
+    spaces: tuple[tuple[str, str, int], ...]  # (space, task, seeds): one sweep each, in make order
+
+
+SECTIONS = [
+    Section(
+        "results-collapse",
+        "Why min-max uniform quantization collapses training",
+        "The study saw uniform quantization collapse at bit widths where its error is small. We "
+        "compress the forward only, the backward only, or both, then both with unbiased "
+        "(stochastic) rounding, with a symmetric grid that has zero as a code (`range=absmax`), "
+        "and with a clipped range (`clip=99.9`, still min-max). Two explanations predict different "
+        "rows. If the damage is the rounding bias of the gradients, unbiased stochastic rounding "
+        "removes it. If it is that a min-max grid has no code for zero, so the many exact-zero "
+        "gradients (inactive units, padding) all come back as a non-zero value of the order of the "
+        "step, then stochastic rounding does not help (it only makes that value random) and only a "
+        "grid with zero as a code (absmax) does. Either way the backward alone should collapse and "
+        "the forward alone should not. On NLP the two rows the collapse claim rests on (`none` and "
+        "`uniform:b=4`) have 5 seeds (`python sweep.py rerun --name results-collapse --config-id "
+        "c3e7e4c64850,2198ea32549d --seeds 5`), the others 3.",
+        (("collapse", "fashion_mnist", 5), ("collapse-nlp", "rotten_tomatoes", 3)),
+    ),
+    Section(
+        "results-cv224",
+        "The study's CV claim at the study's cut sizes",
+        "At 32 px our first cut is [B,32,16,16]; the study's was [B,32,112,112], 49 times more "
+        "values per tensor and so a wider min-max range. EfficientNet-Lite0 at 224 px has the "
+        "study's cut shapes. We test its uniform rows (16/10/9/8 bits) there, with the two fixes, "
+        "on 640/320 images. The issue's other rows (4 bits, sort quantization 6+2 and 2+2, k-means) "
+        "on 1000/500 images are the `cv224` space; at about 2.5 min a trial on this CPU they did not "
+        "fit a sitting beside the other sweeps (`python sweep.py run --space cv224 --seeds 3 --name "
+        "results-cv224-full` runs them).",
+        (("cv224-uniform", "fashion_mnist", 3),),
+    ),
+    Section(
+        "results-beyond",
+        "Beyond the study: AQ-SGD delta compression and quantizers with an exact zero",
+        "At 3 forward bits with an unbiased 8-bit backward (`uniform:b=8,round=stochastic`), the "
+        "study's methods beside absmax, clipping, stochastic rounding and AQ-SGD (Wang et al., "
+        "NeurIPS 2022), which sends each example's quantized change since the last epoch; plus "
+        "AQ-SGD's own 3/6 and 2/4 forward/backward bits. The link columns turn bytes into the "
+        "time of a batch at 100 Mbit/s and 1 Gbit/s. Read the delta rows with one caveat: "
+        "validation runs through the same boundaries (split inference), and AQ-SGD keeps no "
+        "per-example state for validation examples, so it sends them with its direct quantizer of "
+        "the same bits (`uniform:b=B,range=absmax` for `delta:b=B`). A delta row's accuracy is therefore that of "
+        "the trained model seen through direct 3-bit absmax at evaluation; compare it with the "
+        "`uniform:b=3,range=absmax` row, not with `none`. The runs below predate `val_acc_clean` "
+        "(the trained model evaluated with every boundary off); the next section reruns the "
+        "delta rows with it.",
+        (("beyond-cv", "fashion_mnist", 3), ("beyond-nlp", "rotten_tomatoes", 3)),
+    ),
+    Section(
+        "results-aqsgd",
+        "AQ-SGD judged by the model it trains",
+        "The section above evaluates every row through its boundaries, which sends AQ-SGD's "
+        "validation examples through its direct quantizer. Here its delta rows, the direct 3-bit "
+        "quantizers beside them and the baseline run again, and each run's last epoch is also "
+        "evaluated with every boundary off (`val_acc_clean`, the column *eval uncompressed*): "
+        "the quality of the model that training produced, which is what AQ-SGD claims to keep. "
+        "The claims below compare `val_acc_clean`; for `none` it equals `val_acc`.",
+        (("aqsgd-cv", "fashion_mnist", 3), ("aqsgd-nlp", "rotten_tomatoes", 3)),
+    ),
+    Section(
+        "results-cv",
+        "The study's CV tables at 32 px",
+        "The study's MobileNetV2 / CIFAR-10 rows on the embedded CV default at 32 px.",
+        (("seed-cv", "fashion_mnist", 3),),
+    ),
+    Section(
+        "results-nlp",
+        "The study's NLP tables",
+        "The study's RoBERTa-base / GLUE rows on MiniLM and Rotten Tomatoes.",
+        (("seed-nlp", "rotten_tomatoes", 3),),
+    ),
+]
+
+
+def plan() -> list[tuple[str, str, int]]:
+    """The sweeps behind the page, in the order `make results` runs them: (experiment, space, seeds)."""
+    return [(s.experiment, space, seeds) for s in SECTIONS for space, _, seeds in s.spaces]
