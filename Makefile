@@ -10,7 +10,7 @@ RT      := $(DATA)/rotten_tomatoes_corpus_full.csv.bz2
 FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: setup demo test bench results lint clean mlflow-ui
+.PHONY: setup demo test bench gpu-check results lint clean mlflow-ui
 
 setup: $(STAMP) $(RT) $(FMNIST)
 
@@ -59,6 +59,11 @@ test: setup
 bench: setup
 	$(BIN)/python sweep.py bench
 	$(BIN)/python sweep.py bench --step
+
+# On a machine with a GPU: compressors and training steps on it (fp32, bf16) and a sweep with
+# two trials per GPU; one table, non-zero exit on any failure (about 8 min on one H100).
+gpu-check: setup
+	$(BIN)/python sweep.py bench --gpu-check --device cuda
 
 lint: setup
 	$(BIN)/python -m ruff check .

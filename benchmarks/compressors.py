@@ -48,31 +48,39 @@ TARGETS = {
 }
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def best_time(fn, repeats: int) -> float:
+    """Best of ``repeats`` after a warm-up; on a GPU between synchronizes (kernels, not launches)."""
     fn()  # warm-up (and torch.compile on first use)
     best = float("inf")
     for _ in range(repeats):
+        _sync()
         t0 = time.perf_counter()
         fn()
+        _sync()
         best = min(best, time.perf_counter() - t0)
     return best
 
 
-def activation_like(shape) -> torch.Tensor:
+def activation_like(shape, device: str = "cpu") -> torch.Tensor:
     """Post-BatchNorm-like data: Gaussian with per-channel scale and offset, plus outliers."""
     g = torch.Generator().manual_seed(0)
     x = torch.randn(shape, generator=g)
     c = shape[1]
     view = [1, c] + [1] * (len(shape) - 2)
     x = x * torch.rand(c, generator=g).add(0.5).view(view) + torch.randn(c, generator=g).view(view)
-    return x
+    return x.to(device)
 
 
 def _delta(comp, x, repeats: int):
     """(best time of a later sighting, (reconstruction, what it reconstructs), payload bytes)."""
     g = torch.Generator().manual_seed(1)
     ids = torch.arange(x.shape[0])
-    changed = x + 0.1 * x.std() * torch.randn(x.shape, generator=g)
+    changed = x + 0.1 * x.std() * torch.randn(x.shape, generator=g).to(x.device)
     comp.roundtrip_ids(x, ids)  # the first sighting: exact, fills the buffers
     fresh = compression.build(str(comp.spec))
     fresh.roundtrip_ids(x, ids)
@@ -81,30 +89,30 @@ def _delta(comp, x, repeats: int):
     return t, (x_hat, changed), nbytes
 
 
-def run(shapes=SHAPES, specs=SPECS, repeats: int = 3, reference: bool = True) -> list[dict]:
+def run(shapes=SHAPES, specs=SPECS, repeats: int = 3, reference: bool = True, device: str = "cpu") -> list[dict]:
     console = Console(width=150)
     rows = []
     for shape in shapes:
-        x = activation_like(shape)
+        x = activation_like(shape, device)
         clone = best_time(lambda x=x: x.clone(), repeats)
         mine = []
         seed_t = None
         if reference:
-            seed_t = best_time(lambda x=x: sortquant_seed_style(x, 6, 2), 1)
+            seed_t = best_time(lambda x=x: sortquant_seed_style(x, 6, 2), 1)  # the prototype, as it ran
             snr = snr_db(x, sortquant_seed_style(x, 6, 2))
             label = "seed-style sortquant 6+2 (reference)"
             mine.append(dict(shape=list(shape), method=label, x_clone=seed_t / clone, snr=snr, bits=8.0))
         for spec in list(specs) + (["kmeans:b=4,iters=converge"] if reference else []):
-            mine.append(_measure(spec, shape, clone, seed_t, repeats))
-        console.print(_table(shape, clone, mine))
+            mine.append(_measure(spec, shape, clone, seed_t, repeats, device))
+        console.print(_table(shape, clone, mine, x.device))
         rows += mine
     return rows
 
 
-def _measure(spec: str, shape, clone: float, seed_t: float | None, repeats: int) -> dict:
+def _measure(spec: str, shape, clone: float, seed_t: float | None, repeats: int, device: str = "cpu") -> dict:
     """One spec on the shape: time / clone, SNR, bits per value (a stateful method: on a later
     sighting, its buffers read and written)."""
-    x = activation_like(shape)
+    x = activation_like(shape, device)
     comp = compression.build(spec)
     label = spec + (" (Lloyd-Max reference)" if spec.endswith("converge") else "")
     if comp.stateful:
@@ -126,8 +134,10 @@ def _measure(spec: str, shape, clone: float, seed_t: float | None, repeats: int)
     )
 
 
-def _table(shape, clone: float, rows: list[dict]) -> Table:
-    title = f"x {list(shape)} fp32, clone = {clone * 1e3:.2f} ms (compile: {compression.base.compile_mode()})"
+def _table(shape, clone: float, rows: list[dict], device=None) -> Table:
+    title = (
+        f"x {list(shape)} fp32 on {device}, clone = {clone * 1e3:.2f} ms (compile: {compression.base.compile_mode()})"
+    )
     table = Table(title=title)
     for col in ("method", "time/clone", "target", "SNR dB", "bits/value", "vs seed-style"):
         table.add_column(col, justify="right" if col != "method" else "left")

@@ -35,6 +35,9 @@ TRAINING_FLAGS = (
     "max_length",
     "batch_size",
     "lr",
+    "device",
+    "precision",
+    "deterministic",
 )
 
 
@@ -54,6 +57,15 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-length", type=int, help="NLP: max tokens (default 128)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
+    g.add_argument(
+        "--device", choices=["auto", "cpu", "cuda"], help="auto (default): the GPU Ray gave the trial if any, else CPU"
+    )
+    g.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], help="autocast: bf16 (CPU or GPU), fp16 (GPU, grad scaler)"
+    )
+    g.add_argument(
+        "--deterministic", action="store_true", default=None, help="bit-identical reruns on one GPU (slower kernels)"
+    )
 
 
 def add_cluster_flags(p: argparse.ArgumentParser) -> None:
@@ -165,6 +177,24 @@ def links(text: str | None):
         raise UsageError(str(e)) from None
 
 
+def check_device(args) -> None:
+    """--device against what is visible, before Ray starts (a cluster's driver may have no GPU:
+    with --address, the workers' GPUs are Ray's to count)."""
+    device = getattr(args, "device", None)
+    if device == "cpu" and args.gpus_per_trial > 0:
+        raise UsageError(f"--gpus-per-trial {args.gpus_per_trial:g} with --device cpu: the GPU would sit idle")
+    if device == "cuda" and not args.address:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: no GPU is visible here (torch.cuda.is_available() is False)")
+        if args.gpus_per_trial <= 0:
+            raise UsageError("--device cuda needs --gpus-per-trial > 0 (Ray gives each trial its GPU, e.g. 0.25)")
+    no_gpu = device == "cpu" or args.gpus_per_trial <= 0
+    if getattr(args, "precision", None) == "fp16" and not args.address and no_gpu:
+        raise UsageError("--precision fp16 runs on a GPU (with --gpus-per-trial > 0); use bf16 on CPU")
+
+
 def plan_kwargs(args) -> dict:
     if args.retries is not None and args.retries < 0:
         raise UsageError(f"--retries {args.retries}: must be 0 or more")
@@ -172,6 +202,7 @@ def plan_kwargs(args) -> dict:
         raise UsageError(f"--cpus-per-trial {args.cpus_per_trial}: must be more than 0")
     if args.gpus_per_trial < 0:
         raise UsageError(f"--gpus-per-trial {args.gpus_per_trial}: must be 0 or more")
+    check_device(args)
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise UsageError(f"--max-concurrent {args.max_concurrent}: must be at least 1")
     retries = args.retries if args.retries is not None else (2 if args.address else 0)
@@ -224,6 +255,11 @@ def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
         return show(plan)
     from tuning.runner import launch as run_plan
 
+    print(
+        f"{plan.planned} trials; a line per finished trial follows. The first trial of each worker compiles "
+        "the compressors' kernels (1-2 min on 2 CPU cores) and is quiet meanwhile.",
+        flush=True,
+    )
     t0 = time.time()
     out = run_plan(plan, resume=resume)
     took = time.time() - t0

@@ -102,6 +102,9 @@ def single_config(args: argparse.Namespace) -> dict:
         max_length=args.max_length,
         batch_size=args.batch_size,
         lr=args.lr,
+        device=args.device,
+        precision=args.precision,
+        deterministic=args.deterministic,
         progress=True,
     )
     config["placement"] = check_placement(config)  # an empty --placement is refused

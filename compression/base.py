@@ -55,7 +55,12 @@ class Lazy:
         if not will_compile(numel):
             return self.fn(*args)
         if self.compiled is None:
+            import logging
+
             import torch._dynamo
+
+            if not torch.cuda.is_available():  # inductor's "No CUDA runtime is found" is noise on a CPU
+                logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
 
             cfg = torch._dynamo.config
             for name in ("recompile_limit", "cache_size_limit"):

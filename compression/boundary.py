@@ -32,18 +32,20 @@ def snr_from_energy(signal: float, error: float) -> float:
     return max(-SNR_CAP_DB, min(SNR_CAP_DB, 10.0 * math.log10(signal / error)))
 
 
-def energies(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[float, float]:
-    """(sum x^2, sum (x - x_hat)^2) in float64."""
+def energies(x: torch.Tensor, x_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum x^2, sum (x - x_hat)^2) as float64 scalars on x's device: accumulated there and read
+    once per epoch, so the bookkeeping never waits for the GPU."""
     xf = x.detach().to(torch.float32)
-    sig = float(torch.linalg.vector_norm(xf, dtype=torch.float64)) ** 2
+    sig = torch.linalg.vector_norm(xf, dtype=torch.float64) ** 2
     if x_hat is x:
-        return sig, 0.0
-    err = float(torch.linalg.vector_norm(xf - x_hat.detach().to(torch.float32), dtype=torch.float64)) ** 2
+        return sig, torch.zeros((), dtype=torch.float64, device=x.device)
+    err = torch.linalg.vector_norm(xf - x_hat.detach().to(torch.float32), dtype=torch.float64) ** 2
     return sig, err
 
 
 def snr_db(x: torch.Tensor, x_hat: torch.Tensor) -> float:
-    return snr_from_energy(*energies(x, x_hat))
+    sig, err = energies(x, x_hat)
+    return snr_from_energy(float(sig), float(err))
 
 
 def _sync(x: torch.Tensor) -> None:
@@ -117,12 +119,10 @@ class Boundary(nn.Module):
             "seconds_stats": 0.0,
             "numel": 0,
             "shape": None,
-            "signal_fwd": 0.0,
+            "signal_fwd": 0.0,  # float64 device scalars once a tensor went by
             "error_fwd": 0.0,
             "signal_bwd": 0.0,
             "error_bwd": 0.0,
-            "snr_db_fwd": SNR_CAP_DB,
-            "snr_db_bwd": SNR_CAP_DB,
             "raw_bytes_fwd": 0,
             "raw_bytes_bwd": 0,
             "buffer_bytes": self.fwd.buffer_bytes,
@@ -145,10 +145,15 @@ class Boundary(nn.Module):
         t0 = time.perf_counter()
         sig, err = energies(x, x_hat)
         s = self.stats
-        s[f"signal_{direction}"] += sig
-        s[f"error_{direction}"] += err
-        s[f"snr_db_{direction}"] = snr_from_energy(s[f"signal_{direction}"], s[f"error_{direction}"])
+        s[f"signal_{direction}"] = s[f"signal_{direction}"] + sig
+        s[f"error_{direction}"] = s[f"error_{direction}"] + err
         s["seconds_stats"] += time.perf_counter() - t0
+
+    def snr_db(self, direction: str) -> float:
+        """10 log10(signal / error) over everything this direction sent since reset_stats (one
+        read of the device accumulators)."""
+        s = self.stats
+        return snr_from_energy(float(s[f"signal_{direction}"]), float(s[f"error_{direction}"]))
 
     def _meter(self, direction: str, x: torch.Tensor, x_hat: torch.Tensor, nbytes: int, seconds: float) -> None:
         s = self.stats

@@ -163,46 +163,74 @@ def render(rep: Report, metric: str, fmt: str, vs: str = "none") -> str:
     return text
 
 
-def plot(summary: pd.DataFrame, metric: str, path: str | Path, title: str = "") -> None:
-    """Left: metric vs bits per value, one line per method and cut; right: metric vs bytes per
-    sample on the wire (both directions) with the Pareto front. Error bars: std over seeds."""
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
+DEFAULT_PLOT_LINK = "100mbit"
+
+
+def series_label(r, several_placements: bool) -> str:
+    """A legend entry names the setting: the forward spec, the backward when it is not the
+    default, the cut when a plot has several."""
+    label = str(r["fwd"])
+    if r["bwd"]:
+        label += f" / bwd {r['bwd']}"
+    return label + (f" @ {r['placement']}" if several_placements else "")
+
+
+def pareto_mask(cost: np.ndarray, metric: np.ndarray) -> np.ndarray:
+    """Rows no other row beats on both (metric higher or equal, cost lower or equal, one strictly)."""
+    ok = np.isfinite(cost) & np.isfinite(metric)
+    out = np.zeros(len(cost), dtype=bool)
+    for j in np.flatnonzero(ok):
+        dominated = ok & (metric >= metric[j]) & (cost <= cost[j]) & ((metric > metric[j]) | (cost < cost[j]))
+        out[j] = not dominated.any()
+    return out
+
+
+def plot(
+    summary: pd.DataFrame, metric: str, path: str | Path, title: str = "", link: linkmod.Link | None = None
+) -> None:
+    """Three panels, one series per config (legend: its spec), error bars = std over seeds:
+    the metric against bits per value on the wire, against bytes per sample (with the Pareto
+    front), and against the estimated batch time at a link (100 Mbit/s unless given, with the
+    front of that plane). Series that would sit on each other are nudged apart and keep distinct
+    markers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    markers = ["o", "s", "^", "D", "v", "P", "X"]
-    placements = list(dict.fromkeys(summary["placement"]))
-    for (method, placement, bwd), g in summary.groupby(["method", "placement", "bwd"], sort=False):
-        color = METHOD_COLORS.get(method, "#7f7f7f")
-        marker = markers[placements.index(placement) % len(markers)]
-        label = f"{method} @ {placement}" + (f" (bwd {bwd})" if bwd else "")
-        std = g[f"{metric}_std"].fillna(0)
-        if method == "none":
-            a1.axhline(g[f"{metric}_mean"].iloc[0], ls="--", c=color, lw=1, label=label)
-        elif method != "topk":
-            bits = pd.to_numeric(g["bits"], errors="coerce")
-            o = np.argsort(bits.values)
-            a1.errorbar(
-                bits.values[o], g[f"{metric}_mean"].values[o], yerr=std.values[o], marker=marker, c=color,
-                capsize=3, label=label, alpha=0.8,
-            )  # fmt: skip
-        total = g[schema.BYTES_FWD] + g[schema.BYTES_BWD]
-        a2.errorbar(total, g[f"{metric}_mean"], yerr=std, fmt=marker, c=color, capsize=3, label=label, alpha=0.8)
-    if "pareto" in summary.columns:
-        front = summary[summary["pareto"].astype(bool)].copy()
-        front["total"] = front[schema.BYTES_FWD] + front[schema.BYTES_BWD]
-        front = front.sort_values("total")
-        a2.step(front["total"], front[f"{metric}_mean"], where="post", c="k", lw=1, alpha=0.6, label="Pareto front")
-    a1.set_xlabel("bits per value")
-    a1.set_ylabel(metric)
-    a1.set_title("metric vs bits (mean ± std over seeds)")
-    a1.legend(fontsize=6)
-    a2.set_xscale("log")
-    a2.set_xlabel("bytes per sample on the wire (fwd + bwd, all cuts)")
-    a2.set_title("metric vs bytes, with the front")
-    a2.legend(fontsize=6)
+    link = link or linkmod.parse_links(DEFAULT_PLOT_LINK)[0]
+    s = summary.copy()
+    s["_bits"] = 32 * s[schema.RATIO]  # what a value costs on the wire, both directions averaged
+    s["_bytes"] = s[schema.BYTES_FWD] + s[schema.BYTES_BWD]
+    s["_time"] = [linkmod.estimate(r, link) for _, r in s.iterrows()] if not s.empty else []
+    several = s["placement"].nunique() > 1
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    for k, (_, r) in enumerate(s.iterrows()):
+        color = METHOD_COLORS.get(r["method"], "#7f7f7f")
+        marker = MARKERS[k % len(MARKERS)]
+        label = series_label(r, several)
+        nudge = 1 + 0.025 * ((k % 5) - 2)  # coinciding points stay visible
+        for ax, x in zip(axes, (r["_bits"] * nudge, r["_bytes"] * nudge, r["_time"] * nudge), strict=True):
+            ax.errorbar(x, r[f"{metric}_mean"], yerr=0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"],
+                        fmt=marker, c=color, capsize=3, alpha=0.85, label=label if ax is axes[0] else None)  # fmt: skip
+    for ax, x, name in ((axes[1], "_bytes", "Pareto front"), (axes[2], "_time", f"front at {link.label}")):
+        front = s[pareto_mask(s[x].to_numpy(float), s[f"{metric}_mean"].to_numpy(float))].sort_values(x)
+        ax.step(front[x], front[f"{metric}_mean"], where="post", c="k", lw=1, alpha=0.6, label=name)
+    axes[0].set_xlabel("bits per value on the wire (32 x ratio)")
+    axes[1].set_xlabel("bytes per sample on the wire (fwd + bwd, all cuts)")
+    axes[2].set_xlabel(f"est. time per batch at {link.label} (s)")
+    for ax in axes[1:]:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # 1-2-5 ticks, readable
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())  # minor ticks unlabelled: labels never collide
+        ax.legend(fontsize=7, loc="lower right")
+    for ax in axes:
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7, loc="lower right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -23,12 +23,13 @@ SNR_FWD_DB, SNR_BWD_DB = "snr_fwd_db", "snr_bwd_db"
 BYTES_FWD, BYTES_BWD, RATIO = "bytes_fwd", "bytes_bwd", "ratio"
 STEP_TIME, COMPRESS_TIME, BUFFER_MB = "step_time", "compress_time", "buffer_mb"
 COMPILED, VAL_OVERLAP_DROPPED = "compiled", "val_overlap_dropped"
+PEAK_MEM_MB = "peak_mem_mb"  # GPU: peak allocated by tensors; CPU: peak resident set growth
 ACCURACY = (VAL_ACC, VAL_MCC, VAL_F1, VAL_MAJORITY)
 # the last epoch evaluated again with every boundary off: the trained model without the link
 VAL_ACC_CLEAN, VAL_MCC_CLEAN, VAL_F1_CLEAN = "val_acc_clean", "val_mcc_clean", "val_f1_clean"
 CLEAN = {VAL_ACC: VAL_ACC_CLEAN, VAL_MCC: VAL_MCC_CLEAN, VAL_F1: VAL_F1_CLEAN}
 COST = (SNR_FWD_DB, SNR_BWD_DB, BYTES_FWD, BYTES_BWD, RATIO, STEP_TIME, COMPRESS_TIME, BUFFER_MB)
-METRICS = (EPOCH, TRAIN_LOSS, *ACCURACY, *CLEAN.values(), *COST, COMPILED, VAL_OVERLAP_DROPPED)
+METRICS = (EPOCH, TRAIN_LOSS, *ACCURACY, *CLEAN.values(), *COST, COMPILED, VAL_OVERLAP_DROPPED, PEAK_MEM_MB)
 REPORTED = tuple(m for m in METRICS if m != EPOCH)  # what a report can rank or average
 SNR_METRICS = (SNR_FWD_DB, SNR_BWD_DB)
 
@@ -37,6 +38,9 @@ SNR_METRICS = (SNR_FWD_DB, SNR_BWD_DB)
 # trainable with its first epoch, logged once as params under these names.
 FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC = "run.batch_size", "run.cuts", "run.metric"
 FACTS = (FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC)
+# where the run ran, reported the same way and logged as tags (runs pair within one machine)
+TAG_DEVICE, TAG_DEVICE_NAME = "device", "device_name"
+WHERE = (TAG_DEVICE, TAG_DEVICE_NAME)
 
 
 class UnknownMetric(KeyError):
@@ -46,9 +50,9 @@ class UnknownMetric(KeyError):
 def check_reported(result: dict) -> None:
     """Every key a trainable reports is a metric or a fact of the schema: a new metric is
     added here first, never logged (or dropped) under a name nobody owns."""
-    unknown = sorted(k for k in result if k not in METRICS and k not in FACTS)
+    unknown = sorted(k for k in result if k not in METRICS and k not in FACTS and k not in WHERE)
     if unknown:
-        raise UnknownMetric(f"reported keys not in schema.METRICS/FACTS: {', '.join(unknown)}")
+        raise UnknownMetric(f"reported keys not in schema.METRICS/FACTS/WHERE: {', '.join(unknown)}")
 
 
 # ---------------------------------------------------------------- tags

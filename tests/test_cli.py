@@ -70,3 +70,34 @@ def test_memory_bench_counts_at_least_the_output():
     # 16 MiB in, 16 MiB out; eager keeps a few full-size temporaries (compiled: one output)
     extra = memory.measure((4096, 1024), "uniform:b=8", compile_mode="0")
     assert 0.9 <= extra <= 5.0
+
+
+def test_gpu_check_cpu_form_passes_every_check():
+    """make gpu-check's CPU form: the same script on tiny shapes, the sweep's runs say cpu."""
+    r = run("bench", "--gpu-check", "--device", "cpu", "--smoke")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    rows = [ln for ln in r.stdout.splitlines() if ln.count("│") == 4]
+    checks = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in rows if "gpu-check" not in ln}
+    assert checks.get("compressors on cpu") == "ok" and checks.get("4-trial sweep, --cpus-per-trial 1") == "ok", checks
+    assert sum(k.startswith("step ") for k in checks) == 4 and set(checks.values()) == {"ok"}  # 2 setups x fp32/bf16
+
+
+def test_bench_step_at_bf16_prints_its_table():
+    r = run("bench", "--step", "--quick", "--task", "nlp", "--precision", "bf16")
+    assert r.returncode == 0, r.stderr
+    assert "cpu, bf16" in r.stdout and "uniform:b=8" in r.stdout
+
+
+def test_device_cuda_without_a_gpu_exits_2_in_one_line():
+    import torch
+
+    if torch.cuda.is_available():
+        import pytest
+
+        pytest.skip("a GPU is visible: the refusal is for machines without one")
+    for args in (["single", "--task", "fashion_mnist", "--device", "cuda"],
+                 ["run", "--space", "demo", "--device", "cuda", "--gpus-per-trial", "1", "--dry-run"],
+                 ["run", "--space", "demo", "--device", "cpu", "--gpus-per-trial", "1", "--dry-run"]):  # fmt: skip
+        r = run(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "cuda" in r.stderr or "--gpus-per-trial" in r.stderr

@@ -74,7 +74,7 @@ def test_one_owner_per_fact():
 
 # config keys first: the run's tag copies the config field's name, and config keys are the
 # trainables' (their DEFAULTS)
-CONFIG_KEY_TAGS = {"seed", "task", "placement"}
+CONFIG_KEY_TAGS = {"seed", "task", "placement", "device"}
 
 
 def schema_names() -> set[str]:

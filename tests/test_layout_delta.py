@@ -72,11 +72,11 @@ def test_snr_over_calls_ignores_all_zero_tensor():
     b = C.Boundary("topk:r=0.2")
     x = torch.randn(64, 32, 4, 4, requires_grad=True)
     b(x).sum().backward()
-    first = b.stats["snr_db_fwd"]
+    first = b.snr_db("fwd")
     assert 3.0 < first < 5.5  # top 20% of a Gaussian by magnitude: about 4 dB
     z = torch.zeros(64, 32, 4, 4, requires_grad=True)
     b(z).sum().backward()
-    assert b.stats["snr_db_fwd"] == pytest.approx(first)
+    assert b.snr_db("fwd") == pytest.approx(first)
     assert b.stats["calls"] == 2
 
 

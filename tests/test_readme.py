@@ -85,9 +85,9 @@ def test_readme_command_runs_as_written(cmd, store):
     d, uri = store
     r = run_as_written(cmd, d, uri)
     user_paths = [p for p in shlex.split(cmd) if p.startswith(("/data", "/models", "/shared"))]
-    if user_paths:  # the user's own data: refused in one line that names what is missing
+    if user_paths:  # the user's own data (or GPU): refused in one line that names what is missing
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stdout + r.stderr
-        assert any(p in r.stderr for p in user_paths), r.stderr
+        assert any(p in r.stderr for p in user_paths) or "no GPU is visible" in r.stderr, r.stderr
     elif "--resume" in cmd:
         assert r.returncode == 2 and "--resume: no sweep named" in r.stderr, r.stdout + r.stderr
     else:

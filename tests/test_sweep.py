@@ -113,6 +113,7 @@ def test_sweep_report_best_rerun(env):
         cuts = {"first:1,last:1": "2", "first:1": "1"}[run.data.params["placement"]]
         assert (run.data.params["run.batch_size"], run.data.params["run.cuts"]) == ("16", cuts)
         assert run.data.params["run.metric"] == "val_acc"
+        assert run.data.tags["device"] == "cpu" and run.data.tags["device_name"]  # where it ran
         c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
         hist = c.get_metric_history(run.info.run_id, "val_acc")
         assert sorted(m.step for m in hist) == [1, 2]  # per-epoch metrics as steps

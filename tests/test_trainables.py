@@ -58,7 +58,7 @@ def test_cv_metrics_bytes_and_determinism(fm_root):
     assert last["ratio"] == pytest.approx(per_batch / raw)
     assert 0 < last["compress_time"] < last["step_time"]
     again = trainables.train(cv_config(fm_root), lambda m: None)
-    timing = {"step_time", "compress_time"}
+    timing = {"step_time", "compress_time", "peak_mem_mb"}  # measurements of the machine, not the run
     assert {k: v for k, v in again.items() if k not in timing} == {k: v for k, v in last.items() if k not in timing}
     other = trainables.train(cv_config(fm_root, seed=4), lambda m: None)
     assert other["train_loss"] != last["train_loss"]
@@ -180,9 +180,10 @@ def test_nlp_scores_are_the_tasks_own():
     ids = [{"input_ids": [t, 5]} for t in (1, 2, 3, 4, 5, 6, 7, 8)]
     y = torch.tensor([1, 0, 0, 0, 1, 1, 1, 0])
     pred = [1, 0, 1, 0, 1, 0, 1, 0]
-    mrpc = nlp.evaluate(ByFirstToken(), ids, y, 0, 3, trainables.task("mrpc").scores)
+    ids = nlp.Packed(ids, y, 0)
+    mrpc = nlp.evaluate(ByFirstToken(), ids, 3, trainables.task("mrpc").scores)
     assert mrpc["val_acc"] == 0.75 and mrpc["val_f1"] == pytest.approx(f1_score(y.numpy(), pred)) == 0.75
-    cola = nlp.evaluate(ByFirstToken(), ids, y, 0, 3, trainables.task("cola").scores)
+    cola = nlp.evaluate(ByFirstToken(), ids, 3, trainables.task("cola").scores)
     assert cola["val_mcc"] == pytest.approx(matthews_corrcoef(y.numpy(), pred)) and "val_f1" not in cola
 
 
@@ -335,7 +336,7 @@ class MemoryState:
 
 @pytest.mark.parametrize("fwd", ["uniform:b=6,round=stochastic", "delta:b=3"])
 def test_resume_from_checkpoint_matches_uninterrupted(fm_root, fwd):
-    timing = {"step_time", "compress_time", "compiled"}
+    timing = {"step_time", "compress_time", "compiled", "peak_mem_mb"}
     io = MemoryState()
     full = trainables.train(cv_config(fm_root, fwd=fwd), lambda m: None, io)
     assert io.first["epoch"] == 1
@@ -367,3 +368,24 @@ def test_evaluate_clean_turns_every_boundary_off_and_back_on():
     none = [C.Boundary("none", "uniform:b=8")]  # the backward does not touch evaluation
     n = len(calls)
     assert evaluate_clean(evaluate, none, {"val_acc": 0.7}) == {"val_acc_clean": 0.7} and len(calls) == n
+
+
+def test_bf16_sends_half_the_bytes_of_fp32_and_ratio_is_against_bf16(fm_root):
+    """Autocast bf16 on CPU: the cuts carry bf16, the uncompressed wire half of fp32's, and an
+    8-bit quantizer's ratio is against what the bf16 run would send (about 0.5, not 0.25)."""
+    fp32 = trainables.train(cv_config(fm_root, fwd="none", epochs=1), lambda m: None)
+    bf16 = trainables.train(cv_config(fm_root, fwd="none", epochs=1, precision="bf16"), lambda m: None)
+    assert bf16["bytes_fwd"] == pytest.approx(fp32["bytes_fwd"] / 2, rel=0.01)
+    assert bf16["bytes_bwd"] == pytest.approx(fp32["bytes_bwd"] / 2, rel=0.01)
+    assert bf16["ratio"] == pytest.approx(1.0, abs=1e-3) and fp32["ratio"] == pytest.approx(1.0, abs=1e-3)  # headers
+    q = trainables.train(cv_config(fm_root, fwd="uniform:b=8", epochs=1, precision="bf16"), lambda m: None)
+    assert q["ratio"] == pytest.approx(0.5, rel=0.01) and q["device"] == "cpu" and q["peak_mem_mb"] >= 0
+
+
+@pytest.mark.parametrize("cfg,msg", [(dict(device="cuda"), "no GPU"), (dict(precision="fp16"), "fp16"),
+                                     (dict(precision="fp8"), "precision='fp8'")])  # fmt: skip
+def test_device_and_precision_refusals(fm_root, cfg, msg):
+    if cfg.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    with pytest.raises(trainables.ConfigError, match=msg):
+        trainables.train(cv_config(fm_root, **cfg), lambda m: None)

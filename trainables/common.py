@@ -69,10 +69,15 @@ def boundary_metrics(
         schema.BYTES_FWD: fwd / max(samples, 1),
         schema.BYTES_BWD: bwd / max(samples, 1),
         schema.RATIO: (fwd + bwd) / fp32 if fp32 else 1.0,
-        schema.SNR_FWD_DB: snr_from_energy(sum(s["signal_fwd"] for s in st), sum(s["error_fwd"] for s in st)),
-        schema.SNR_BWD_DB: snr_from_energy(sum(s["signal_bwd"] for s in st), sum(s["error_bwd"] for s in st)),
+        schema.SNR_FWD_DB: snr_from_energy(_total(st, "signal_fwd"), _total(st, "error_fwd")),
+        schema.SNR_BWD_DB: snr_from_energy(_total(st, "signal_bwd"), _total(st, "error_bwd")),
         schema.BUFFER_MB: sum(s["buffer_bytes"] for s in st) / 2**20,
     }
+
+
+def _total(stats: list[dict], key: str) -> float:
+    """An energy summed over boundaries: the one read of the device accumulators per epoch."""
+    return float(sum(float(s[key]) for s in stats))
 
 
 def compile_events() -> int:
@@ -90,10 +95,13 @@ def _compress_seconds(boundaries: list[Boundary]) -> float:
     return sum(b.stats["seconds_fwd"] + b.stats["seconds_bwd"] for b in boundaries)
 
 
-def train_step(loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries: list[Boundary], step: int = 0) -> float:
+def train_step(
+    loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries: list[Boundary], step: int = 0, scaler=None
+) -> float:
     """One training step, the one definition of it (the step benchmark drives it too): the
-    batch's example ids to the boundaries, forward, backward, optimizer (and scheduler) step.
-    Returns the loss; a non-finite loss raises FloatingPointError (the run diverged)."""
+    batch's example ids to the boundaries, forward, backward, optimizer (and scheduler) step;
+    with fp16's gradient scaler, the scaled backward and the scaler's step. Returns the loss; a
+    non-finite loss raises FloatingPointError (the run diverged)."""
     for b in boundaries:
         b.set_batch_ids(ids)
     loss = loss_fn(inputs, labels)
@@ -101,8 +109,13 @@ def train_step(loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries: l
     if not math.isfinite(value):
         raise FloatingPointError(f"training loss is {value} at step {step}: diverged")
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     if scheduler is not None:
         scheduler.step()
     return value
@@ -122,22 +135,28 @@ def train_epoch(
     boundaries: list[Boundary],
     progress=None,
     warmup_steps: int = 0,
+    runtime=None,
 ) -> dict[str, float]:
     """One epoch over (inputs, labels, example ids) batches. step_time counts forward, backward
     and optimizer step (no data loading, and not the boundaries' SNR bookkeeping, which a real
     link would not do). The first ``warmup_steps`` batches and any step in which torch.compile
     compiled (a new spec or shape) are trained on and counted in bytes and SNR, but left out of
-    the times, so a row's time does not depend on what the process ran before."""
+    the times, so a row's time does not depend on what the process ran before. On a GPU a step
+    is timed between two synchronizes, so it is the step's kernels on both devices."""
     model.train()
     for b in boundaries:
         b.reset_stats()
     compiled_before = sum(k.calls_compiled for k in Lazy.instances)
     total_loss, steps, samples, compute, untimed = 0.0, 0, 0, 0.0, 0.0
     bookkeeping, untimed_steps, every = 0.0, 0, 0.0
+    sync = runtime.sync if runtime is not None else (lambda: None)
+    scaler = runtime.scaler if runtime is not None else None
     for inputs, labels, ids in batches:
+        sync()
         t0 = time.perf_counter()
         s0, c0, k0 = _stats_seconds(boundaries), _compress_seconds(boundaries), compile_events()
-        value = train_step(loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries, steps)
+        value = train_step(loss_fn, inputs, labels, ids, optimizer, scheduler, boundaries, steps, scaler)
+        sync()
         took = time.perf_counter() - t0
         every += took - (_stats_seconds(boundaries) - s0)
         total_loss += value
@@ -177,6 +196,7 @@ def fit(
     state_io: StateIO | None = None,
     progress: bool = False,
     facts: dict | None = None,
+    runtime=None,
 ) -> dict:
     """The epoch loop both fine-tunes share: resume from a checkpoint, train, evaluate,
     checkpoint, report (every epoch's metrics with the run's ``facts``: schema.FACTS); the
@@ -185,41 +205,56 @@ def fit(
 
     from .placement import detach
 
-    start, metrics = 1, {}
+    parts = (model, boundaries, optimizer, scheduler, gen, runtime)
     saved = state_io.load() if state_io else None
-    if saved:
-        model.load_state_dict(saved["model"])
-        for b, state in zip(boundaries, saved.get("boundaries", []), strict=False):
-            b.load_state_dict(state)
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        set_rng_state(gen, saved["rng"])
-        start, metrics = saved[schema.EPOCH] + 1, saved["metrics"]
+    start, metrics = restore(saved, *parts) if saved else (1, {})
     for epoch in range(start, epochs + 1):
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not progress)
         metrics = {EPOCH: epoch, **(facts or {})}
         warmup = 1 if epoch == start and steps_per_epoch > 1 else 0  # the first batch compiles
-        metrics.update(train_epoch(model, batches(), loss_fn, optimizer, scheduler, boundaries, bar, warmup))
+        if runtime is not None:
+            runtime.reset_peak()
+        epoch_args = (optimizer, scheduler, boundaries, bar, warmup, runtime)
+        metrics.update(train_epoch(model, batches(), loss_fn, *epoch_args))
         metrics.update(evaluate())
+        if runtime is not None:
+            metrics[schema.PEAK_MEM_MB] = runtime.peak_mem_mb()
         if epoch == epochs:
             metrics.update(evaluate_clean(evaluate, boundaries, metrics))
         bar.close()
         if state_io:
-            state_io.save(
-                {
-                    "model": model.state_dict(),
-                    "boundaries": [b.state_dict() for b in boundaries],  # AQ-SGD buffers
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": rng_state(gen),
-                    schema.EPOCH: epoch,
-                    "metrics": metrics,
-                }
-            )
+            state_io.save(checkpoint(epoch, metrics, *parts))
         schema.check_reported(metrics)
         report(metrics)
     detach(boundaries)
     return metrics
+
+
+def checkpoint(epoch: int, metrics: dict, model, boundaries, optimizer, scheduler, gen, runtime) -> dict:
+    """Everything an interrupted trial needs to go on after ``epoch`` as if uninterrupted."""
+    return {
+        "model": model.state_dict(),
+        "boundaries": [b.state_dict() for b in boundaries],  # AQ-SGD buffers
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": rng_state(gen),
+        "scaler": runtime.scaler.state_dict() if runtime is not None and runtime.scaler else None,
+        EPOCH: epoch,
+        "metrics": metrics,
+    }
+
+
+def restore(saved: dict, model, boundaries, optimizer, scheduler, gen, runtime) -> tuple[int, dict]:
+    """A checkpoint back in place; returns the epoch to start from and the last metrics."""
+    model.load_state_dict(saved["model"])
+    for b, state in zip(boundaries, saved.get("boundaries", []), strict=False):
+        b.load_state_dict(state)
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    set_rng_state(gen, saved["rng"])
+    if runtime is not None and runtime.scaler is not None and saved.get("scaler"):
+        runtime.scaler.load_state_dict(saved["scaler"])
+    return saved[EPOCH] + 1, saved["metrics"]
 
 
 def evaluate_clean(evaluate: Callable[[], dict[str, float]], boundaries: list[Boundary], metrics: dict) -> dict:
@@ -237,6 +272,7 @@ def evaluate_clean(evaluate: Callable[[], dict[str, float]], boundaries: list[Bo
 
 def rng_state(gen: torch.Generator) -> dict:
     return {
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "torch": torch.get_rng_state(),
         "data": gen.get_state(),
         "numpy": np.random.get_state(),
@@ -246,6 +282,8 @@ def rng_state(gen: torch.Generator) -> dict:
 
 def set_rng_state(gen: torch.Generator, state: dict) -> None:
     torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
     gen.set_state(state["data"])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])

@@ -4,6 +4,7 @@ without Ray; it calls ``report(metrics)`` once per epoch and returns the last me
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from .common import (
     run_facts,
     seed_everything,
 )
+from .runtime import runtime
 
 MODELS = ("mobilenet_v2", "efficientnet_lite0")
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -45,6 +47,9 @@ DEFAULTS = dict(  # the task's entry adds its model and placement
     weight_decay=0.0,
     limit_train=None,
     limit_val=None,
+    device="auto",
+    precision="fp32",
+    deterministic=False,
     progress=False,
 )
 
@@ -54,13 +59,13 @@ def random_crop_flip(x: torch.Tensor, gen: torch.Generator, pad: int = 4) -> tor
     """Per-sample random crop (zero padding 4) and horizontal flip of a [B,C,H,W] batch."""
     b, _, h, w = x.shape
     padded = F.pad(x, (pad, pad, pad, pad))
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-    flip = torch.rand(b, generator=gen) < 0.5
-    cols = torch.arange(w)
+    dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen).to(x.device)
+    flip = (torch.rand(b, generator=gen) < 0.5).to(x.device)
+    cols = torch.arange(w, device=x.device)
     cols = torch.where(flip[:, None], w - 1 - cols, cols) + dx[:, None]
-    rows = torch.arange(h) + dy[:, None]
-    idx_b = torch.arange(b)[:, None, None]
+    rows = torch.arange(h, device=x.device) + dy[:, None]
+    idx_b = torch.arange(b, device=x.device)[:, None, None]
     out = padded.permute(0, 2, 3, 1)[idx_b, rows[:, :, None], cols[:, None, :]]
     return out.permute(0, 3, 1, 2)
 
@@ -71,7 +76,7 @@ def to_input(x_u8: torch.Tensor, image_size: int, augment: bool, gen: torch.Gene
         x = random_crop_flip(x, gen)
     if image_size != x.shape[-1]:
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    return (x - MEAN) / STD
+    return (x - MEAN.to(x.device)) / STD.to(x.device)
 
 
 # ------------------------------------------------------------------------------ model
@@ -147,11 +152,13 @@ def resolve(config: dict) -> dict:
 
 
 def prepare(config: dict):
-    """Everything that can fail on bad input, before any training."""
+    """Everything that can fail on bad input, before any training; the data and the model on
+    the trial's device."""
     cfg = resolve(config)
     t = task(cfg["task"])
     if int(cfg["image_size"]) < 32:
         raise ConfigError(f"image_size={cfg['image_size']}: must be at least 32")
+    rt = runtime(cfg)
     x_tr, y_tr = t.load(cfg["root"], "train")
     x_va, y_va = t.load(cfg["root"], "dev")
     tr, va = fixed_subset(len(y_tr), cfg["limit_train"]), fixed_subset(len(y_va), cfg["limit_val"])
@@ -161,21 +168,25 @@ def prepare(config: dict):
         boundaries = placement.attach(model, cfg["placement"], cfg["fwd"], cfg["bwd"])
     except ValueError as e:  # SpecError is a ValueError too
         raise ConfigError(str(e)) from None
-    return cfg, (x_tr[tr], y_tr[tr], x_va[va], y_va[va]), model, boundaries
+    if rt.device.type == "cuda" and not cfg["deterministic"]:
+        torch.backends.cudnn.benchmark = True  # drop_last: every batch has one shape
+    data = rt.to(x_tr[tr], y_tr[tr], x_va[va], y_va[va])  # once per trial, not per batch
+    return cfg, data, model.to(rt.device), boundaries, rt
 
 
 @torch.no_grad()
-def evaluate(model, x_va, y_va, image_size: int, batch_size: int) -> dict[str, float]:
+def evaluate(model, x_va, y_va, image_size: int, batch_size: int, rt=None) -> dict[str, float]:
     model.eval()
-    correct = 0
-    for i in range(0, len(y_va), batch_size * 2):
-        logits = model(to_input(x_va[i : i + batch_size * 2], image_size, False, None))
-        correct += int((logits.argmax(1) == y_va[i : i + batch_size * 2]).sum())
-    return {VAL_ACC: correct / max(len(y_va), 1)}
+    correct = torch.zeros((), dtype=torch.long, device=y_va.device)
+    with rt.autocast() if rt is not None else contextlib.nullcontext():
+        for i in range(0, len(y_va), batch_size * 2):
+            logits = model(to_input(x_va[i : i + batch_size * 2], image_size, False, None))
+            correct += (logits.argmax(1) == y_va[i : i + batch_size * 2]).sum()
+    return {VAL_ACC: int(correct) / max(len(y_va), 1)}
 
 
 def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
-    cfg, (x_tr, y_tr, x_va, y_va), model, boundaries = prepare(config)
+    cfg, (x_tr, y_tr, x_va, y_va), model, boundaries, rt = prepare(config)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     gen = seed_everything(int(cfg["seed"]))
     bs = int(cfg["batch_size"])
@@ -196,14 +207,17 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
             sel = order[i * bs : (i + 1) * bs]
             yield to_input(x_tr[sel], image_size, True, gen), y_tr[sel], sel
 
-    loss_fn = lambda x, y: F.cross_entropy(model(x), y)  # noqa: E731
+    def loss_fn(x, y):
+        with rt.autocast():
+            return F.cross_entropy(model(x), y)
+
     return fit(
         model,
         epochs,
         steps_per_epoch,
         batches,
         loss_fn,
-        lambda: evaluate(model, x_va, y_va, image_size, bs),
+        lambda: evaluate(model, x_va, y_va, image_size, bs, rt),
         opt,
         sched,
         boundaries,
@@ -211,5 +225,6 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         report,
         state_io,
         bool(cfg["progress"]),
-        run_facts(cfg, task(cfg["task"]), boundaries),
+        {**run_facts(cfg, task(cfg["task"]), boundaries), **rt.facts()},
+        rt,
     )

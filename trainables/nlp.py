@@ -4,6 +4,7 @@ the embedded Rotten Tomatoes sentences, with boundaries at the placement's cut p
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +24,7 @@ from .common import (
     run_facts,
     seed_everything,
 )
+from .runtime import runtime
 
 DEFAULTS = dict(  # the task's entry adds its model and placement
     task="rotten_tomatoes",
@@ -43,6 +45,9 @@ DEFAULTS = dict(  # the task's entry adds its model and placement
     max_length=128,
     limit_train=None,
     limit_val=None,
+    device="auto",
+    precision="fp32",
+    deterministic=False,
     progress=False,
 )
 
@@ -88,6 +93,25 @@ def collate(rows: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
     return out
 
 
+class Packed:
+    """Tokenized examples padded once to the longest, on the trial's device; a batch is a row
+    selection trimmed to its own longest sequence (the same tensors ``collate`` makes)."""
+
+    def __init__(self, rows: list[dict], labels: torch.Tensor, pad_id: int, device=None):
+        full = collate(rows, pad_id) if rows else {"input_ids": torch.zeros((0, 1), dtype=torch.long)}
+        self.lengths = torch.tensor([len(r["input_ids"]) for r in rows], dtype=torch.long)  # on the host
+        self.tensors = {k: v.to(device) for k, v in full.items()}
+        self.labels = labels.to(device)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, sel: torch.Tensor) -> dict[str, torch.Tensor]:
+        t = int(self.lengths[sel].max())
+        dev = self.labels.device
+        return {k: v[sel.to(dev), :t] for k, v in self.tensors.items()}
+
+
 # ------------------------------------------------------------------------------ train
 def resolve(config: dict) -> dict:
     """The config with the family's and the task's defaults filled in."""
@@ -104,6 +128,7 @@ def prepare(config: dict):
 
     cfg = resolve(config)
     t = task(cfg["task"])
+    rt = runtime(cfg)
     model_dir = cfg["model_dir"] or default_model_dir()
     if not (Path(model_dir) / "config.json").is_file():
         raise ConfigError(
@@ -122,20 +147,22 @@ def prepare(config: dict):
         boundaries = placement.attach(model, cfg["placement"], cfg["fwd"], cfg["bwd"])
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    ml = int(cfg["max_length"])
-    data = tokenize(tokenizer, train_ex, tr, ml) + tokenize(tokenizer, val_ex, va, ml)
-    return cfg, data, tokenizer.pad_token_id or 0, model, boundaries
+    ml, pad = int(cfg["max_length"]), tokenizer.pad_token_id or 0
+    train_set = Packed(*tokenize(tokenizer, train_ex, tr, ml), pad, rt.device)  # on the device once
+    val_set = Packed(*tokenize(tokenizer, val_ex, va, ml), pad, rt.device)
+    return cfg, (train_set, val_set), model.to(rt.device), boundaries, rt
 
 
 @torch.no_grad()
-def evaluate(model, ids, labels, pad_id: int, batch_size: int, scores: dict) -> dict[str, float]:
+def evaluate(model, val: Packed, batch_size: int, scores: dict, rt=None) -> dict[str, float]:
     """val_acc, the majority-class rate of these labels and the task's own scores."""
     model.eval()
     preds = []
-    for i in range(0, len(ids), batch_size):
-        preds.append(model(**collate(ids[i : i + batch_size], pad_id)).logits.argmax(-1))
-    pred = torch.cat(preds).numpy() if preds else np.zeros(0, dtype=int)
-    y = labels.numpy()
+    with rt.autocast() if rt is not None else contextlib.nullcontext():
+        for i in range(0, len(val), batch_size):
+            preds.append(model(**val.batch(torch.arange(i, min(i + batch_size, len(val))))).logits.argmax(-1))
+    pred = torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=int)
+    y = val.labels.cpu().numpy()
     out = {
         VAL_ACC: float((pred == y).mean()) if len(y) else 0.0,
         VAL_MAJORITY: float(np.bincount(y).max() / len(y)) if len(y) else 0.0,
@@ -147,11 +174,11 @@ def evaluate(model, ids, labels, pad_id: int, batch_size: int, scores: dict) -> 
 def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
     from transformers import get_polynomial_decay_schedule_with_warmup
 
-    cfg, (tr_ids, tr_y, va_ids, va_y), pad_id, model, boundaries = prepare(config)
+    cfg, (train_set, val_set), model, boundaries, rt = prepare(config)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     gen = seed_everything(int(cfg["seed"]))
     bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
-    steps_per_epoch = max(1, len(tr_y) // bs)
+    steps_per_epoch = max(1, len(train_set) // bs)
     total = epochs * steps_per_epoch
     opt = torch.optim.AdamW(
         model.parameters(),
@@ -163,12 +190,15 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
     sched = get_polynomial_decay_schedule_with_warmup(opt, int(float(cfg["warmup"]) * total), total)
 
     def batches():
-        order = torch.randperm(len(tr_y), generator=gen).tolist()
+        order = torch.randperm(len(train_set), generator=gen)
         for i in range(steps_per_epoch):
             sel = order[i * bs : (i + 1) * bs]
-            yield collate([tr_ids[j] for j in sel], pad_id), tr_y[sel], torch.tensor(sel)
+            yield train_set.batch(sel), train_set.labels[sel.to(rt.device)], sel
 
-    loss_fn = lambda x, y: F.cross_entropy(model(**x).logits, y)  # noqa: E731
+    def loss_fn(x, y):
+        with rt.autocast():
+            return F.cross_entropy(model(**x).logits, y)
+
     t = task(cfg["task"])
     extra = t.data_metrics(cfg["root"]) if t.data_metrics else {}
     return fit(
@@ -177,7 +207,7 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         steps_per_epoch,
         batches,
         loss_fn,
-        lambda: {**evaluate(model, va_ids, va_y, pad_id, bs, t.scores), **extra},
+        lambda: {**evaluate(model, val_set, bs, t.scores, rt), **extra},
         opt,
         sched,
         boundaries,
@@ -185,5 +215,6 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         report,
         state_io,
         bool(cfg["progress"]),
-        run_facts(cfg, t, boundaries),
+        {**run_facts(cfg, t, boundaries), **rt.facts()},
+        rt,
     )

@@ -96,18 +96,21 @@ class MlflowTrialLogger(Callback):
             for k, v in result.items()
             if k in schema.METRICS and isinstance(v, (int, float))
         ]
-        self.c.log_batch(run_id, metrics=metrics, params=self._facts(run_id, result))
+        params, tags = self._facts(run_id, result)
+        self.c.log_batch(run_id, metrics=metrics, params=params, tags=tags)
 
-    def _facts(self, run_id: str, result: dict) -> list:
-        """schema.FACTS the trainable reports with every epoch, logged as params once per run."""
-        from mlflow.entities import Param
+    def _facts(self, run_id: str, result: dict) -> tuple[list, list]:
+        """schema.FACTS the trainable reports with every epoch, logged as params once per run,
+        and where it ran (schema.WHERE) as tags."""
+        from mlflow.entities import Param, RunTag
 
         if run_id in self._logged_facts:
-            return []
+            return [], []
         self._logged_facts.add(run_id)
+        tags = [RunTag(k, str(result[k])) for k in schema.WHERE if k in result]
         if self.c.get_run(run_id).data.params.get(schema.FACT_BATCH_SIZE) is not None:
-            return []  # a restored trial logged them before
-        return [Param(k, str(result[k])) for k in schema.FACTS if k in result]
+            return [], tags  # a restored trial logged its params before (it may run elsewhere now)
+        return [Param(k, str(result[k])) for k in schema.FACTS if k in result], tags
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         """FINISHED, with how far it got: a trial a scheduler (ASHA) stopped before its
