@@ -206,7 +206,8 @@ def plot(
     s["_bytes"] = s[schema.BYTES_FWD] + s[schema.BYTES_BWD]
     s["_time"] = [linkmod.estimate(r, link) for _, r in s.iterrows()] if not s.empty else []
     several = s["placement"].nunique() > 1
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    legend_rows = -(-len(s) // 3)  # the legend goes below the panels, three entries a row
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8 + 0.2 * legend_rows))
     for k, (_, r) in enumerate(s.iterrows()):
         color = METHOD_COLORS.get(r["method"], "#7f7f7f")
         marker = MARKERS[k % len(MARKERS)]
@@ -230,10 +231,11 @@ def plot(
     for ax in axes:
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=7, frameon=False)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, (0.2 * legend_rows + 0.1) / (4.8 + 0.2 * legend_rows), 1, 1))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
