@@ -14,7 +14,7 @@ import schema
 
 KEYS = (schema.TAG_CONFIG_ID, "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
 RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", schema.TAG_STOPPED, schema.TAG_EPOCHS)
-RUN += ("batch_size", "cuts", schema.TAG_ERROR, schema.CONFIG_PARAM)
+RUN += ("batch_size", "cuts", schema.TAG_ERROR, *schema.WHERE, schema.CONFIG_PARAM)  # WHERE: "" = not recorded
 COLUMNS = (*RUN, *schema.REPORTED)
 
 
@@ -62,6 +62,7 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
             cuts=int(p.get(schema.FACT_CUTS) or legacy_cuts(cfg.get("placement", row["placement"]))),
             error=t.get(schema.TAG_ERROR, ""),
         )
+        row.update({k: t.get(k, "") for k in schema.WHERE})
         row[schema.CONFIG_PARAM] = json.dumps(cfg, sort_keys=True)
         row.update({k: m.get(k, math.nan) for k in schema.REPORTED})
         rows.append(row)

@@ -40,7 +40,8 @@ FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC = "run.batch_size", "run.cuts", "run.met
 FACTS = (FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC)
 # where the run ran, reported the same way and logged as tags (runs pair within one machine)
 TAG_DEVICE, TAG_DEVICE_NAME = "device", "device_name"
-WHERE = (TAG_DEVICE, TAG_DEVICE_NAME)
+TAG_HOST, TAG_CPU_CAPABILITY, TAG_TORCH = "host", "cpu_capability", "torch_version"  # host: a short hash
+WHERE = (TAG_DEVICE, TAG_DEVICE_NAME, TAG_HOST, TAG_CPU_CAPABILITY, TAG_TORCH)
 
 
 class UnknownMetric(KeyError):

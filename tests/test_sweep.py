@@ -114,6 +114,7 @@ def test_sweep_report_best_rerun(env):
         assert (run.data.params["run.batch_size"], run.data.params["run.cuts"]) == ("16", cuts)
         assert run.data.params["run.metric"] == "val_acc"
         assert run.data.tags["device"] == "cpu" and run.data.tags["device_name"]  # where it ran
+        assert len(run.data.tags["host"]) == 8 and run.data.tags["cpu_capability"] and run.data.tags["torch_version"]
         c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
         hist = c.get_metric_history(run.info.run_id, "val_acc")
         assert sorted(m.step for m in hist) == [1, 2]  # per-epoch metrics as steps
