@@ -187,6 +187,16 @@ def test_failing_trial_is_failed_and_others_finish(env):
     assert len(runs(d, "f1")) == 1
     rep = cli(d, "report", "--name", "f1")
     assert "Failed trials (1" in rep.stdout
+    # rerun --failed: exactly the failed (config, seed) again (it fails again: lr=-1 is deterministic)
+    cid = failed[0].data.tags["config_id"]
+    dry = cli(d, "rerun", "--name", "f1", "--failed", "--dry-run")
+    assert dry.returncode == 0 and f"  {cid} seed=0 " in dry.stdout and "dry run: 1 trials" in dry.stdout, dry.stdout
+    again = cli(d, "rerun", "--name", "f1", "--failed")
+    assert again.returncode == 1 and "rerun: 1 trials again" in again.stdout, again.stdout + again.stderr
+    assert len(runs(d, "f1", "FAILED")) == 2 and len(runs(d, "f1")) == 1
+    assert {r.data.tags["config_id"] for r in runs(d, "f1", "FAILED")} == {cid}
+    none = cli(d, "rerun", "--name", "f1", "--killed")
+    assert none.returncode == 0 and "whose latest run is KILLED" in none.stdout
 
 
 def test_resume_after_sigint_runs_each_trial_once(env):
