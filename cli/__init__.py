@@ -229,24 +229,6 @@ def show(plan) -> int:
     return 0
 
 
-def write_summary(uri: str, name: str, metric: str) -> None:
-    """The experiment's summary run (table as Markdown, CSV and JSON, and the plot), updated
-    in place after every sweep and rerun."""
-    import tempfile
-    from pathlib import Path
-
-    from reports import table
-
-    rep = table.report(uri, name, metric)
-    if rep.summary.empty:
-        return
-    files: dict = {f"summary_{metric}.{fmt}": table.render(rep, metric, fmt) for fmt in ("md", "csv", "json")}
-    with tempfile.TemporaryDirectory() as d:
-        files["summary.png"] = Path(d) / "summary.png"
-        table.plot(rep.summary, metric, files["summary.png"], title=name)
-        table.save_summary_run(uri, name, files)
-
-
 def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
     """Run the plan; the exit status is the number of failed trials (130 when interrupted)."""
     import time
@@ -267,7 +249,9 @@ def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
         f"sweep {out['sweep_id']}: {out['finished']} finished, {out['failed']} failed of "
         f"{out['planned']} planned trials in {took / 60:.1f} min (MLflow experiment {plan.name!r})"
     )
-    write_summary(plan.tracking_uri, plan.name, plan.metric)
+    from reports.table import update_summary_run
+
+    update_summary_run(plan.tracking_uri, plan.name, plan.metric)
     if out["finished"] + out["failed"] < out["planned"]:
         print(
             f"interrupted: {out['planned'] - out['finished'] - out['failed']} trials left; resume with "

@@ -25,36 +25,28 @@ def register(sub) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.gpu_check:
-        from benchmarks import gpu_check
-
-        device = "cuda" if args.device == "auto" else args.device
-        if device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                return fail("--gpu-check --device cuda: no GPU is visible here (--device cpu --smoke is its CPU form)")
-        return gpu_check.report(gpu_check.run(device, args.smoke))
-    if args.step:
-        import trainables
-        from benchmarks import step
-
-        try:
-            step.run(
-                args.steps, args.rounds, args.quick, (args.task,) if args.task else ("cv", "nlp"),
-                args.device, args.precision,
-            )  # fmt: skip
-        except trainables.ConfigError as e:
-            return fail(str(e))
-        return 0
-    from benchmarks import compressors
     from trainables import ConfigError
     from trainables.runtime import resolve_device
 
-    try:
-        dev = str(resolve_device(args.device))
+    try:  # one check of the device for every bench; the GPU check means a GPU unless told cpu
+        dev = str(resolve_device("cuda" if args.gpu_check and args.device == "auto" else args.device))
     except ConfigError as e:
-        return fail(str(e))
+        hint = " (--gpu-check --device cpu --smoke is its CPU form)" if args.gpu_check else ""
+        return fail(f"{e}{hint}")
+    if args.gpu_check:
+        from benchmarks import gpu_check
+
+        return gpu_check.report(gpu_check.run(dev, args.smoke))
+    if args.step:
+        from benchmarks import step
+
+        tasks = (args.task,) if args.task else ("cv", "nlp")
+        try:
+            step.run(args.steps, args.rounds, args.quick, tasks, dev, args.precision)
+        except ConfigError as e:  # e.g. fp16 on a CPU
+            return fail(str(e))
+        return 0
+    from benchmarks import compressors
 
     if args.quick:
         compressors.run(shapes=[(4, 24, 28, 28)], specs=compressors.SPECS[:6], repeats=1, device=dev)

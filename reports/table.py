@@ -241,6 +241,21 @@ def plot(
     plt.close(fig)
 
 
+def update_summary_run(uri: str, name: str, metric: str) -> None:
+    """The experiment's summary (table as Markdown, CSV and JSON, and the plot) into its one
+    summary run, after every sweep and rerun."""
+    import tempfile
+
+    rep = report(uri, name, metric)
+    if rep.summary.empty:
+        return
+    files: dict = {f"summary_{metric}.{fmt}": render(rep, metric, fmt) for fmt in ("md", "csv", "json")}
+    with tempfile.TemporaryDirectory() as d:
+        files["summary.png"] = Path(d) / "summary.png"
+        plot(rep.summary, metric, files["summary.png"], title=name)
+        save_summary_run(uri, name, files)
+
+
 def save_summary_run(uri: str, name: str, files: dict[str, str | Path]) -> str:
     """The experiment's one summary run, holding the table (and plot) as artifacts, made once
     and updated in place (``sweep.py run`` and ``rerun`` write it; reading commands never do).

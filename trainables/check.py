@@ -15,6 +15,7 @@ import compression
 
 from . import placement, task
 from .common import ConfigError
+from .runtime import check_names
 
 
 def check_specs(config: dict) -> None:
@@ -64,19 +65,10 @@ def meta_model(config: dict) -> torch.nn.Module:
         return AutoModelForSequenceClassification.from_config(hf_config)
 
 
-def check_runtime(config: dict) -> None:
-    """Device and precision are names from their lists (whether a GPU is there is the caller's)."""
-    from .runtime import DEVICES, PRECISIONS
-
-    for key, allowed in (("device", DEVICES), ("precision", tuple(PRECISIONS))):
-        if config.get(key) is not None and config[key] not in allowed:
-            raise ConfigError(f"{key}={config[key]!r}: must be one of {', '.join(allowed)}")
-
-
 def check(config: dict) -> None:
     t = task(config.get("task"))
     check_specs(config)
-    check_runtime(config)
+    check_names(config.get("device"), config.get("precision"))  # the trial's own check (a GPU is the CLI's)
     cuts = check_placement(config)
     root = config.get("root")
     if root is not None and not Path(root).is_dir():

@@ -121,9 +121,23 @@ def train_step(
     return value
 
 
-def run_facts(cfg: dict, task, boundaries: list[Boundary]) -> dict:
-    """What reports need from a run and must not rebuild later from today's defaults."""
-    return {FACT_BATCH_SIZE: int(cfg["batch_size"]), FACT_CUTS: len(boundaries), FACT_METRIC: task.metric}
+def resolve_config(config: dict, defaults: dict, family: str, model_key: str) -> dict:
+    """A family's config with its defaults and the task entry's (model, placement) filled in;
+    ConfigError when the task is of another family."""
+    from . import task
+
+    t = task(config.get("task") or defaults["task"])
+    if t.family != family:
+        raise ConfigError(f"task={t.name!r}: a {t.family} task, not one of the {family} family")
+    base = {**defaults, model_key: t.model, "placement": t.placement}
+    return {**base, **{k: v for k, v in config.items() if v is not None}}
+
+
+def run_facts(cfg: dict, task, boundaries: list[Boundary], runtime) -> dict:
+    """What reports need from a run and must not rebuild later from today's defaults, and
+    where it ran (the runtime's device, host, CPU, torch)."""
+    facts = {FACT_BATCH_SIZE: int(cfg["batch_size"]), FACT_CUTS: len(boundaries), FACT_METRIC: task.metric}
+    return {**facts, **runtime.facts()}
 
 
 def train_epoch(

@@ -21,6 +21,7 @@ from .common import (
     StateIO,
     fit,
     fixed_subset,
+    resolve_config,
     run_facts,
     seed_everything,
 )
@@ -144,11 +145,7 @@ def build_model(name: str, weights: str | None, num_classes: int) -> nn.Module:
 # ------------------------------------------------------------------------------ train
 def resolve(config: dict) -> dict:
     """The config with the family's and the task's defaults filled in."""
-    t = task(config.get("task") or DEFAULTS["task"])
-    if t.family != "cv":
-        raise ConfigError(f"task={t.name!r}: not a CV task")
-    base = {**DEFAULTS, "model": t.model, "placement": t.placement}
-    return {**base, **{k: v for k, v in config.items() if v is not None}}
+    return resolve_config(config, DEFAULTS, "cv", "model")
 
 
 def prepare(config: dict):
@@ -225,6 +222,6 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         report,
         state_io,
         bool(cfg["progress"]),
-        {**run_facts(cfg, task(cfg["task"]), boundaries), **rt.facts()},
+        run_facts(cfg, task(cfg["task"]), boundaries, rt),
         rt,
     )

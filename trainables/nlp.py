@@ -21,6 +21,7 @@ from .common import (
     StateIO,
     fit,
     fixed_subset,
+    resolve_config,
     run_facts,
     seed_everything,
 )
@@ -106,20 +107,17 @@ class Packed:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def batch(self, sel: torch.Tensor) -> dict[str, torch.Tensor]:
+    def batch(self, sel: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """(the model's inputs, the labels) of the selected rows (``sel`` on the host)."""
         t = int(self.lengths[sel].max())
-        dev = self.labels.device
-        return {k: v[sel.to(dev), :t] for k, v in self.tensors.items()}
+        idx = sel.to(self.labels.device)  # one transfer of the indices for every tensor
+        return {k: v[idx, :t] for k, v in self.tensors.items()}, self.labels[idx]
 
 
 # ------------------------------------------------------------------------------ train
 def resolve(config: dict) -> dict:
     """The config with the family's and the task's defaults filled in."""
-    t = task(config.get("task") or DEFAULTS["task"])
-    if t.family != "nlp":
-        raise ConfigError(f"task={t.name!r}: not an NLP task")
-    base = {**DEFAULTS, "model_dir": t.model, "placement": t.placement}
-    return {**base, **{k: v for k, v in config.items() if v is not None}}
+    return resolve_config(config, DEFAULTS, "nlp", "model_dir")
 
 
 def prepare(config: dict):
@@ -160,7 +158,8 @@ def evaluate(model, val: Packed, batch_size: int, scores: dict, rt=None) -> dict
     preds = []
     with rt.autocast() if rt is not None else contextlib.nullcontext():
         for i in range(0, len(val), batch_size):
-            preds.append(model(**val.batch(torch.arange(i, min(i + batch_size, len(val))))).logits.argmax(-1))
+            inputs, _ = val.batch(torch.arange(i, min(i + batch_size, len(val))))
+            preds.append(model(**inputs).logits.argmax(-1))
     pred = torch.cat(preds).cpu().numpy() if preds else np.zeros(0, dtype=int)
     y = val.labels.cpu().numpy()
     out = {
@@ -193,7 +192,7 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         order = torch.randperm(len(train_set), generator=gen)
         for i in range(steps_per_epoch):
             sel = order[i * bs : (i + 1) * bs]
-            yield train_set.batch(sel), train_set.labels[sel.to(rt.device)], sel
+            yield *train_set.batch(sel), sel
 
     def loss_fn(x, y):
         with rt.autocast():
@@ -215,6 +214,6 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         report,
         state_io,
         bool(cfg["progress"]),
-        {**run_facts(cfg, t, boundaries), **rt.facts()},
+        run_facts(cfg, t, boundaries, rt),
         rt,
     )

@@ -19,12 +19,18 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def check_names(device: str | None, precision: str | None) -> None:
+    """Device and precision are names from their lists (whether a GPU is there is apart)."""
+    for key, value, allowed in (("device", device, DEVICES), ("precision", precision, tuple(PRECISIONS))):
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{key}={value!r}: must be one of {', '.join(allowed)}")
+
+
 def resolve_device(name: str | None) -> torch.device:
     """auto: cuda when a GPU is visible (Ray sets CUDA_VISIBLE_DEVICES to the trial's own, so
     cuda:0 of the trial is the GPU Ray assigned, never the host's first), else cpu."""
     name = name or "auto"
-    if name not in DEVICES:
-        raise ConfigError(f"device={name!r}: must be one of {', '.join(DEVICES)}")
+    check_names(name, None)
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device='cuda': no GPU is visible here (torch.cuda.is_available() is False); use cpu or auto")
     if name == "auto":
@@ -34,8 +40,7 @@ def resolve_device(name: str | None) -> torch.device:
 
 def check_precision(precision: str | None, device: torch.device) -> str:
     precision = precision or "fp32"
-    if precision not in PRECISIONS:
-        raise ConfigError(f"precision={precision!r}: must be one of {', '.join(PRECISIONS)}")
+    check_names(None, precision)
     if precision == "fp16" and device.type != "cuda":
         raise ConfigError("precision='fp16': fp16 autocast needs a GPU (with its gradient scaler); use bf16 on CPU")
     return precision
