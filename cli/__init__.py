@@ -28,6 +28,7 @@ TRAINING_FLAGS = (
     "model_dir",
     "weights",
     "model",
+    "recipe",
     "epochs",
     "limit_train",
     "limit_val",
@@ -50,6 +51,12 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         help="ImageNet .pth for the CV model (efficientnet_lite0: the packaged weights by default, 'none' for scratch)",
     )
     g.add_argument("--model", choices=["mobilenet_v2", "efficientnet_lite0"], help="CV model")
+    g.add_argument(
+        "--recipe",
+        choices=["finetune", "legacy"],
+        help="CV: how the model trains (finetune: AdamW, BatchNorm statistics that follow the data; "
+        "legacy: the SGD recipe of results v2)",
+    )
     g.add_argument("--epochs", type=int)
     g.add_argument("--limit-train", type=int, help="fixed subset of N training examples")
     g.add_argument("--limit-val", type=int, help="fixed subset of N validation examples")
@@ -102,7 +109,27 @@ def add_selection_flags(p: argparse.ArgumentParser, top: int) -> None:
     p.add_argument("--link", help="rank by estimated batch time at this link (e.g. 100mbit) among configs "
                    "within --tolerance of the best metric")  # fmt: skip
     p.add_argument("--tolerance", type=float, default=0.01, help="metric tolerance for --link (default 0.01 = 1 pt)")
+    p.add_argument("--by", choices=["batch", "tta"], default="batch",
+                   help="with --link: rank by estimated batch time (batch) or by time to the target (tta)")  # fmt: skip
+    add_target_gap(p)
     p.add_argument("--include-stopped", action="store_true", help="count runs a scheduler stopped early")
+
+
+def add_pairing(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pair-across-machines",
+        action="store_true",
+        help="pair a seed's runs that ran on two machines (default: left out and counted)",
+    )
+
+
+def add_target_gap(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--target-gap",
+        type=float,
+        default=0.01,
+        help="time to accuracy: the target is the baseline's final metric minus this (default 0.01 = 1 pt)",
+    )
 
 
 # ---------------------------------------------------------------- shared checks

@@ -16,6 +16,7 @@ EPILOG = """examples:
   sweep.py best --name cv --top 5
   sweep.py best --name cv --max-ratio 0.2             # best accuracy sending at most 20% of fp32
   sweep.py best --name cv --link 100mbit --tolerance 0.01   # fastest at 100 Mbit/s within 1 pt of the best
+  sweep.py best --name cv --link 100mbit --by tta     # soonest to the baseline's accuracy - 1 pt at 100 Mbit/s
 """
 
 
@@ -46,7 +47,9 @@ def select(args, uri: str):
     lk = links(args.link)
     if len(lk) > 1:
         raise UsageError(f"--link {args.link!r}: give one link to rank by")
-    rep = table.report(uri, args.name, args.metric, links=lk, include_stopped=args.include_stopped)
+    rep = table.report(
+        uri, args.name, args.metric, links=lk, include_stopped=args.include_stopped, target_gap=args.target_gap
+    )
     s = rep.summary.dropna(subset=[f"{args.metric}_mean"])
     why = [f"{len(s)} configs with a {args.metric}"]
     if args.max_ratio is not None:
@@ -59,8 +62,12 @@ def select(args, uri: str):
     if lk and not s.empty:
         best = s[col].max() if args.mode == "max" else s[col].min()
         near = (s[col] >= best - args.tolerance) if args.mode == "max" else (s[col] <= best + args.tolerance)
-        s = s[near].sort_values(f"est_batch_s_{lk[0].label}")
+        by = f"est_batch_s_{lk[0].label}" if args.by == "batch" else f"tta_s_{lk[0].label}"
+        s = s[near].sort_values(by, na_position="last")
         why.append(f"{len(s)} within --tolerance {args.tolerance:g} of the best {args.metric} ({best:.4g})")
+        rep.notes.append(
+            f"ranked by {by}" + (" (configs that never reached the target last)" if args.by == "tta" else "")
+        )
     else:
         s = s.sort_values(col, ascending=args.mode == "min", kind="stable")
     rep.notes.append(explain(why, len(s), args.top))

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import schema
 
-from . import UsageError, add_store_flags, check_metric, experiment_or_fail, fail, links
+from . import UsageError, add_pairing, add_store_flags, add_target_gap, check_metric, experiment_or_fail, fail, links
 
-EPILOG = """the link model (--link): est_batch_s = step_time + (bytes_fwd + bytes_bwd) x batch_size x 8 /
-bandwidth + 2 x latency x cuts; speedup = the same placement's `none` estimate / this one's.
-Compute and transfer are not overlapped (no pipelining): an upper bound on the batch time.
+EPILOG = """the link model (--link): compute_s = the median over every run of the same setting of
+step_time - compress_time; est_batch_s = compute_s + the row's median compress_time + run-average
+(bytes_fwd + bytes_bwd) x batch_size x 8 / bandwidth + 2 x latency x cuts (serial: an upper
+bound); est_batch_s_overlap takes max(compute, wire) instead of the sum (a lower bound);
+speedup = the same placement's `none` estimate / this one's. Time to accuracy: steps_to_target
+(the baseline's final metric minus --target-gap) x est_batch_s = tta_s, and tta_speedup with
+its 95% CI over seeds.
 
 examples:
   sweep.py report --name cv --link 100mbit,1gbit --plot cv.png
@@ -33,8 +37,11 @@ def register(sub) -> None:
     p.add_argument("--vs", default="none", help="the baseline's forward spec for the paired Δ (default none)")
     p.add_argument("--link", help="estimated batch time and speed-up at links, e.g. 100mbit,1gbit,100mbit+20ms")
     p.add_argument("--include-stopped", action="store_true", help="count runs a scheduler stopped early")
+    add_target_gap(p)
+    add_pairing(p)
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--plot", help="PNG: metric vs bits per method, and vs bytes per sample with the front")
+    p.add_argument("--plot-tta", help="PNG: the validation metric against estimated wall time at the (first) --link")
     p.add_argument("--out", help="also write the table to this file")
     p.set_defaults(func=main)
 
@@ -42,6 +49,8 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     import compression
     from reports import table
+    from reports.link import parse_links
+    from reports.table import DEFAULT_PLOT_LINK
 
     try:
         uri = experiment_or_fail(args)
@@ -52,12 +61,29 @@ def main(args: argparse.Namespace) -> int:
         return fail(f"--vs: {e}")
     except UsageError as e:
         return fail(str(e))
-    rep = table.report(uri, args.name, args.metric, vs=vs, links=lk, include_stopped=args.include_stopped)
+    rep = table.report(
+        uri,
+        args.name,
+        args.metric,
+        vs=vs,
+        links=lk,
+        include_stopped=args.include_stopped,
+        target_gap=args.target_gap,
+        pair_across=args.pair_across_machines,
+    )
     text = table.render(rep, args.metric, args.format, vs)
     print(text, end="")
     if args.plot and not rep.summary.empty:
         table.plot(rep.summary, args.metric, args.plot, title=args.name)
         print(f"plot written to {args.plot}", file=sys.stderr)
+    if args.plot_tta and not rep.summary.empty:
+        from reports.curves import plot_tta
+
+        at = lk[0] if lk else parse_links(DEFAULT_PLOT_LINK)[0]
+        if plot_tta(rep.summary, rep.runs, args.metric, at, args.plot_tta):
+            print(f"time-to-accuracy plot written to {args.plot_tta}", file=sys.stderr)
+        else:
+            print("--plot-tta: no run of this experiment logged a validation curve", file=sys.stderr)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import fail
+from . import add_pairing, fail
 
 EPILOG = """examples:
   sweep.py results --out docs/results                       # MLflow + runs.csv -> page, runs.csv, README block
@@ -25,6 +25,7 @@ def register(sub) -> None:
     p.add_argument("--from", dest="src", help="build from this runs.csv only (no MLflow)")
     p.add_argument("--tracking-uri", default=None)
     p.add_argument("--readme", default="README.md", help="README whose results block is replaced ('' for none)")
+    add_pairing(p)
     p.add_argument("--plan", action="store_true", help="print the sweeps (experiment space seeds), one a line")
     p.set_defaults(func=main)
 
@@ -47,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         df = page.collect(args.tracking_uri or default_tracking_uri(), out / "runs.csv")
         runs.write_csv(df[df["status"] == "FINISHED"], out / "runs.csv")
-    _, verdicts = page.build(out, df)
+    _, verdicts = page.build(out, df, pair_across=args.pair_across_machines)
     if args.readme and Path(args.readme).is_file():
         page.update_readme(Path(args.readme), out.resolve(), verdicts)
     print(f"wrote {out}/README.md ({len(df)} runs, {sum(v.decided for v in verdicts)} claims decided)")

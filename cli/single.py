@@ -83,6 +83,7 @@ def single_config(args: argparse.Namespace) -> dict:
     import compression
     import trainables
     from trainables.check import check_placement
+    from trainables.tasks import CV_RECIPE
 
     fwd, bwd = specs_from_flags(args)
     config = dict(
@@ -91,6 +92,7 @@ def single_config(args: argparse.Namespace) -> dict:
         model_dir=args.model_dir,
         weights=args.weights,
         model=args.model,
+        recipe=args.recipe or (CV_RECIPE if trainables.task(args.task).family == "cv" else None),
         placement=args.placement,
         fwd=fwd,
         bwd=bwd,

@@ -9,8 +9,19 @@ A claim compares config A with config B (same experiment, task and placement) on
 - ``collapses``: A < B - margin (a loss larger than the margin, e.g. 5 points). Holds when
   the CI lies below -margin; does not hold when it lies above -margin.
 
-Below two paired seeds there is no CI: inconclusive. An inconclusive verdict comes with the
-``sweep.py rerun --config-id`` command that adds seeds to exactly the configs it rests on.
+Each outcome is a test: "the CI lies above c" is the one-sided t-test of mean > c at 2.5%,
+its p-value doubled (``p_above``/``p_below``), so that a raw p < 0.05 is exactly the CI rule; a
+claim's p is the smaller of its two outcomes' (``matches`` holds by two one-sided tests, TOST).
+When every paired difference is the same (zero variance) the t-test degenerates; the exact
+sign test takes over: all N differences on one side of c give p = 2^-(N-1).
+
+Verdicts are decided after Holm-Bonferroni over a family (the claims of one section of the
+page): a claim is decided when its Holm-adjusted p < 0.05; raw and adjusted p are shown. Rows
+at the majority class (val_acc <= the validation majority rate + 0.5 point on every seed)
+are floors, not findings: a claim whose two rows are both there is "untestable: both at the
+majority class". Below two paired seeds there is no test: inconclusive. An inconclusive
+verdict comes with the ``sweep.py rerun --config-id`` command that adds seeds to exactly the
+configs it rests on.
 """
 
 from __future__ import annotations
@@ -18,14 +29,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from scipy import stats as sps
 
 import compression
 import schema
 
-from .stats import difference, same_cut
+from .stats import AT_FLOOR, difference, same_cut
 
 RELATIONS = ("matches", "loses", "beats", "collapses")
+ALPHA = 0.05
+UNTESTABLE = "untestable: both at the majority class"
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,10 @@ class Verdict:
     ids: tuple[str, str] | None
     note: str = ""
     per_seed: tuple[float, ...] = ()  # the paired differences, in seed order
+    outcome: str | None = None  # what the test points to before correction: holds / does not hold
+    p_raw: float = math.nan
+    p_adj: float = math.nan  # Holm-adjusted within the family
+    family: str = ""
 
     @property
     def decided(self) -> bool:
@@ -88,47 +107,76 @@ def find(summary: pd.DataFrame, experiment: str, task: str, c: Config) -> pd.Ser
     return None if hit.empty else hit.iloc[0]
 
 
-def judge(relation: str, low: float, high: float, margin: float) -> str | None:
-    """holds / does not hold, or None (inconclusive) for a CI [low, high]."""
-    if math.isnan(low) or math.isnan(high):
-        return None
-    if relation == "matches":
-        if -margin <= low and high <= margin:
-            return "holds"
-        if high < -margin or low > margin:
-            return "does not hold"
-    elif relation == "loses":
-        if high < 0:
-            return "holds"
-        if low >= 0:
-            return "does not hold"
-    elif relation == "beats":
-        if low > 0:
-            return "holds"
-        if high <= 0:
-            return "does not hold"
-    elif relation == "collapses":
-        if high < -margin:
-            return "holds"
-        if low > -margin:
-            return "does not hold"
-    else:
+def p_above(diffs: np.ndarray, c: float) -> float:
+    """Two-sided-equivalent p of "mean > c" (the 95% CI lies above c iff p < 0.05); the exact
+    sign test when the differences have no spread."""
+    n = len(diffs)
+    if n < 2:
+        return 1.0
+    sem = float(sps.sem(diffs))
+    if sem == 0.0 or not math.isfinite(sem):
+        return min(1.0, 2.0 ** -(n - 1)) if bool(np.all(diffs > c)) else 1.0
+    t = (float(np.mean(diffs)) - c) / sem
+    return min(1.0, 2 * float(sps.t.sf(t, n - 1)))
+
+
+def p_below(diffs: np.ndarray, c: float) -> float:
+    return p_above(-diffs, -c)
+
+
+def test(relation: str, diffs, margin: float) -> tuple[str, float]:
+    """(the outcome the data points to, its p): the smaller p of holds and does not hold."""
+    d = np.asarray(diffs, dtype=float)
+    p = {
+        "matches": (max(p_above(d, -margin), p_below(d, margin)), min(p_below(d, -margin), p_above(d, margin))),
+        "loses": (p_below(d, 0.0), p_above(d, 0.0)),
+        "beats": (p_above(d, 0.0), p_below(d, 0.0)),
+        "collapses": (p_below(d, -margin), p_above(d, -margin)),
+    }
+    if relation not in p:
         raise ValueError(f"relation {relation!r}: one of {', '.join(RELATIONS)}")
-    return None
+    hold, not_hold = p[relation]
+    return ("holds", hold) if hold <= not_hold else ("does not hold", not_hold)
 
 
-def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame) -> Verdict:
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (NaN stays NaN and is not counted in the family)."""
+    idx = [i for i, p in enumerate(pvalues) if not math.isnan(p)]
+    order = sorted(idx, key=lambda i: pvalues[i])
+    out, running = [math.nan] * len(pvalues), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame, pair_across: bool = False) -> Verdict:
+    """The claim's test before correction (verdicts() decides after Holm)."""
     ra = find(summary, claim.experiment, claim.task, claim.a)
     rb = find(summary, claim.experiment, claim.task, claim.b)
     if ra is None or rb is None:
         missing = " and ".join(c.label() for c, r in ((claim.a, ra), (claim.b, rb)) if r is None)
         return Verdict(claim, "not run", math.nan, math.nan, math.nan, 0, None, f"no finished runs of {missing}")
-    d = difference(
-        runs, claim.metric, (claim.experiment, ra[schema.TAG_CONFIG_ID]), (claim.experiment, rb[schema.TAG_CONFIG_ID])
-    )
-    v = judge(claim.relation, d["low"], d["high"], claim.margin)
-    return Verdict(claim, v or f"inconclusive at N={d['n']}", d["mean"], d["low"], d["high"], d["n"],
-                   (ra[schema.TAG_CONFIG_ID], rb[schema.TAG_CONFIG_ID]), per_seed=tuple(d["diffs"]))  # fmt: skip
+    ids = (ra[schema.TAG_CONFIG_ID], rb[schema.TAG_CONFIG_ID])
+    d = difference(runs, claim.metric, (claim.experiment, ids[0]), (claim.experiment, ids[1]), pair_across)
+    v = Verdict(claim, f"inconclusive at N={d['n']}", d["mean"], d["low"], d["high"], d["n"], ids,
+                per_seed=tuple(d["diffs"]), note=d.get("note", ""))  # fmt: skip
+    if bool(ra.get(AT_FLOOR)) and bool(rb.get(AT_FLOOR)):
+        v.verdict = UNTESTABLE
+        return v
+    if d["n"] >= 2:
+        v.outcome, v.p_raw = test(claim.relation, d["diffs"], claim.margin)
+    return v
+
+
+def verdicts(claims: list[Claim], summary: pd.DataFrame, runs: pd.DataFrame, family: str, **kw) -> list[Verdict]:
+    """Every claim of one family, decided after Holm-Bonferroni over the family's tests."""
+    out = [verdict(c, summary, runs, **kw) for c in claims]
+    for v, p in zip(out, holm([v.p_raw for v in out]), strict=True):
+        v.family, v.p_adj = family, p
+        if v.outcome is not None and p < ALPHA:
+            v.verdict = v.outcome
+    return out
 
 
 def rerun_line(experiment: str, ids, seeds: int) -> str:
@@ -151,22 +199,32 @@ def fmt(v: Verdict) -> str:
     rel = {"matches": f"matches (within ±{margin})", "collapses": f"collapses against (loses more than {margin})"}
     head = f"{v.claim.a.label()} {rel.get(v.claim.relation, v.claim.relation)} {v.claim.b.label()}"
     if v.n == 0:
-        return f"**{v.claim.text}** — *{v.verdict}*. {head}: {v.note}."
+        return f"**{v.claim.text}** — *{v.verdict}*. {head}: {v.note or 'no seed pairs'}."
     ci = "no CI below 2 seeds" if math.isnan(v.low) else f"95% CI [{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
     on = "" if v.claim.metric in (schema.VAL_ACC, schema.VAL_MCC) else f" on {v.claim.metric}"
     text = (
         f"**{v.claim.text}** — *{v.verdict}*. {head}: paired Δ{on} = {v.mean * scale:+.1f}{unit}, {ci}, "
-        f"N = {v.n} seeds ({v.claim.experiment}, {v.claim.task})."
+        f"N = {v.n} seeds ({v.claim.experiment}, {v.claim.task}){_p_text(v)}."
     )
     if v.per_seed:  # a collapse is often all-or-nothing per seed, which the mean alone hides
         text += " Per seed: " + ", ".join(f"{x * scale:+.1f}" for x in v.per_seed) + "."
-    if not v.decided:
+    if v.note:
+        text += f" {v.note[0].upper()}{v.note[1:]}."
+    if not v.decided and v.verdict != UNTESTABLE:
         text += f" More seeds: `{rerun_command(v, max(v.n + 3, 5))}`"
     return text
 
 
+def _p_text(v: Verdict) -> str:
+    if math.isnan(v.p_raw):
+        return ""
+    where = f" over the {v.family} family" if v.family else ""
+    return f"; p = {v.p_raw:.3g} for *{v.outcome}*, {v.p_adj:.3g} after Holm{where}"
+
+
 def table(verdicts: list[Verdict]) -> str:
-    lines = ["| claim | A | relation | B | Δ (A - B) | 95% CI | N | verdict |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| claim | A | relation | B | Δ (A - B) | 95% CI | N | p raw | p Holm | verdict |"]
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for v in verdicts:
         scale = 100 if _is_accuracy(v.claim) else 1
         ci = "" if math.isnan(v.low) else f"[{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
@@ -174,9 +232,24 @@ def table(verdicts: list[Verdict]) -> str:
         rel = v.claim.relation
         if rel in ("matches", "collapses"):
             rel += f" ({v.claim.margin * scale:g})"
-        cells = [v.claim.text, v.claim.a.label(), rel, v.claim.b.label(), d, ci, str(v.n), v.verdict]
+        p = ("", "") if math.isnan(v.p_raw) else (f"{v.p_raw:.3g}", f"{v.p_adj:.3g}")
+        cells = [v.claim.text, v.claim.a.label(), rel, v.claim.b.label(), d, ci, str(v.n), *p, v.verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["RELATIONS", "Claim", "Config", "Verdict", "fmt", "judge", "rerun_command", "rerun_line", "table", "verdict"]
+__all__ = [
+    "RELATIONS",
+    "UNTESTABLE",
+    "Claim",
+    "Config",
+    "Verdict",
+    "fmt",
+    "holm",
+    "rerun_command",
+    "rerun_line",
+    "table",
+    "test",
+    "verdict",
+    "verdicts",
+]

@@ -1,19 +1,26 @@
-"""Bytes become time: the estimated time of one training batch at a link, and the frontier.
+"""Bytes become time: a cost model one slow seed cannot move, the estimated time of one
+training batch at a link, and the frontier.
 
-    est_batch_s = step_time + (bytes_fwd + bytes_bwd) x batch_size x 8 / bandwidth
-                  + 2 x latency x cuts
+    compute_s   = median over every run of the same setting (task, model, batch, input size or
+                  length, precision, device, machine) of step_time - compress_time
+    compress_s  = median over the row's runs of compress_time
+    wire_s      = (bytes_fwd_run + bytes_bwd_run) x batch_size x 8 / bandwidth
+    est_batch_s          = compute_s + compress_s + wire_s + 2 x latency x cuts
+    est_batch_s_overlap  = max(compute_s + compress_s, wire_s) + 2 x latency x cuts
 
-step_time is the measured compute of one batch (forward, backward, optimizer step) with the
-compressors' own work in it; bytes are the exact payloads per sample over all cuts; each cut
-is crossed once forward and once backward per batch, each crossing paying the latency once.
-The model adds transfer to compute (no overlap, no pipelining of micro-batches) and ignores
-protocol overhead, so it is an upper bound on what a pipelined system would see.
-``speedup_<link>`` is the ``none`` row's estimate (same experiment, task and placement) over
-this row's.
+bytes are the exact payloads per sample over all cuts averaged over the whole run (AQ-SGD's
+first sightings included; runs stored before that was logged use their last epoch's, and the
+report says so); each cut is crossed once forward and once backward per batch, each crossing
+paying the latency once. est_batch_s adds transfer to compute (serial: an upper bound);
+est_batch_s_overlap lets them overlap fully (pipelined: a lower bound). Neither counts
+protocol overhead (``sweep.py link-check`` measures it). ``speedup_<link>`` is the ``none``
+row's est_batch_s (same experiment, task and placement) over this row's; the row's own
+measured ``step_time`` stays a column.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -23,7 +30,7 @@ import pandas as pd
 
 import schema
 
-from .stats import baseline_of
+from .stats import AT_FLOOR, baseline_of
 
 UNITS = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 _LINK = re.compile(r"^(\d+(?:\.\d+)?)(kbit|mbit|gbit)(?:\+(\d+(?:\.\d+)?)ms)?$")
@@ -54,16 +61,64 @@ def parse_links(text: str) -> list[Link]:
     return out
 
 
-def estimate(row, link: Link) -> float:
-    wire = (row[schema.BYTES_FWD] + row[schema.BYTES_BWD]) * row["batch_size"] * 8 / link.bits_per_s
-    return float(row[schema.STEP_TIME] + wire + 2 * link.latency_s * row["cuts"])
+SETTING = ("model", "image_size", "max_length", "precision", "device")  # config keys; with task, batch, machine
+COMPUTE_S, COMPRESS_S, BYTES_RUN = "compute_s", "compress_s", "bytes_run"
 
 
-def add_link_columns(summary: pd.DataFrame, links: list[Link]) -> pd.DataFrame:
+def setting(run) -> tuple:
+    """What a run's compute per step depends on: its task, batch size, model, input size or
+    length, precision, device and machine (the host hash; "" = not recorded)."""
+    cfg = json.loads(run[schema.CONFIG_PARAM]) if isinstance(run[schema.CONFIG_PARAM], str) else {}
+    return (run["task"], int(run["batch_size"]), *(str(cfg.get(k, "")) for k in SETTING), str(run[schema.TAG_HOST]))
+
+
+def add_costs(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """compute_s, compress_s and bytes_run (per sample, fwd + bwd, run-average) per config."""
     out = summary.copy()
+    for c in (COMPUTE_S, COMPRESS_S, BYTES_RUN):
+        out[c] = math.nan
+    if out.empty or runs.empty:
+        return out
+    d = runs.assign(_setting=[setting(r) for _, r in runs.iterrows()])
+    d["_compute"] = d[schema.STEP_TIME] - d[schema.COMPRESS_TIME]
+    d["_compute_s"] = d["_setting"].map(d.groupby("_setting")["_compute"].median())
+    run_bytes = d[schema.BYTES_FWD_RUN] + d[schema.BYTES_BWD_RUN]
+    d["_bytes"] = run_bytes.fillna(d[schema.BYTES_FWD] + d[schema.BYTES_BWD])  # stored before: last epoch's
+    g = d.groupby(["experiment", schema.TAG_CONFIG_ID])
+    per = pd.DataFrame(
+        {
+            COMPUTE_S: g["_compute_s"].median(),
+            COMPRESS_S: g[schema.COMPRESS_TIME].median(),
+            BYTES_RUN: g["_bytes"].mean(),
+        }
+    )
+    key = list(zip(out["experiment"], out[schema.TAG_CONFIG_ID], strict=True))
+    for c in per.columns:
+        out[c] = [per[c].get(k, math.nan) for k in key]
+    return out
+
+
+def wire_s(row, link: Link) -> float:
+    return float(row[BYTES_RUN] * row["batch_size"] * 8 / link.bits_per_s)
+
+
+def estimate(row, link: Link) -> float:
+    """Serial: compute, compression, transfer and latency one after the other."""
+    return float(row[COMPUTE_S] + row[COMPRESS_S] + wire_s(row, link) + 2 * link.latency_s * row["cuts"])
+
+
+def estimate_overlap(row, link: Link) -> float:
+    """Pipelined: transfer hidden behind compute (or the reverse), latency paid still."""
+    return float(max(row[COMPUTE_S] + row[COMPRESS_S], wire_s(row, link)) + 2 * link.latency_s * row["cuts"])
+
+
+def add_link_columns(summary: pd.DataFrame, links: list[Link], runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    out = summary if COMPUTE_S in summary.columns else add_costs(summary, runs if runs is not None else pd.DataFrame())
+    out = out.copy()
     for link in links:
         est, speed = f"est_batch_s_{link.label}", f"speedup_{link.label}"
         out[est] = [estimate(r, link) for _, r in out.iterrows()] if not out.empty else []
+        out[f"est_batch_s_overlap_{link.label}"] = [estimate_overlap(r, link) for _, r in out.iterrows()]
         out[speed] = math.nan
         for i, row in out.iterrows():
             base = baseline_of(out, row)
@@ -72,22 +127,37 @@ def add_link_columns(summary: pd.DataFrame, links: list[Link]) -> pd.DataFrame:
     return out
 
 
+def pareto_mask(cost: np.ndarray, metric: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:
+    """Rows no other eligible row beats on both (metric higher or equal, cost lower or equal,
+    one strictly); rows not eligible are never on it."""
+    ok = np.isfinite(cost) & np.isfinite(metric)
+    if eligible is not None:
+        ok &= eligible
+    out = np.zeros(len(cost), dtype=bool)
+    for j in np.flatnonzero(ok):
+        dominated = ok & (metric >= metric[j]) & (cost <= cost[j]) & ((metric > metric[j]) | (cost < cost[j]))
+        out[j] = not dominated.any()
+    return out
+
+
+def eligible(g: pd.DataFrame) -> np.ndarray:
+    """Front candidates: rows not at the majority class, with at least two seeds (a floor is not
+    a trade-off; one seed is not a mean)."""
+    floor = g[AT_FLOOR].to_numpy(dtype=bool) if AT_FLOOR in g else np.zeros(len(g), dtype=bool)
+    return ~floor & (g["n"].to_numpy() >= 2)
+
+
+def wire_bytes(g: pd.DataFrame) -> np.ndarray:
+    """Bytes per sample on the wire, fwd + bwd: the run average where the report has it."""
+    return (g[BYTES_RUN] if BYTES_RUN in g else g[schema.BYTES_FWD] + g[schema.BYTES_BWD]).to_numpy(dtype=float)
+
+
 def add_pareto(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """pareto: no other config of the same task has a metric mean >= and bytes per sample <=,
-    one of them strictly (metric max, bytes_fwd + bytes_bwd min)."""
+    """pareto: per task, the front of metric mean (max) against run-average bytes (min) over
+    the eligible rows."""
     out = summary.copy()
     out["pareto"] = False
     for _, idx in out.groupby("task").groups.items():
         g = out.loc[idx]
-        m = g[f"{metric}_mean"].to_numpy(dtype=float)
-        b = (g[schema.BYTES_FWD] + g[schema.BYTES_BWD]).to_numpy(dtype=float)
-        ok = np.isfinite(m) & np.isfinite(b)
-        front = []
-        for j in range(len(g)):
-            if not ok[j]:
-                front.append(False)
-                continue
-            dominated = ok & (m >= m[j]) & (b <= b[j]) & ((m > m[j]) | (b < b[j]))
-            front.append(not bool(dominated.any()))
-        out.loc[idx, "pareto"] = front
+        out.loc[idx, "pareto"] = pareto_mask(wire_bytes(g), g[f"{metric}_mean"].to_numpy(dtype=float), eligible(g))
     return out

@@ -126,13 +126,13 @@ def _reproducibility(df: pd.DataFrame) -> str:
     )
 
 
-def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
+def build(out: Path, df: pd.DataFrame, pair_across: bool = False) -> tuple[str, list[claimsmod.Verdict]]:
     """The page (README.md and claims.md under ``out``, plots beside them) and every verdict."""
     out.mkdir(parents=True, exist_ok=True)
     verdicts_all: list[claimsmod.Verdict] = []
     body: list[str] = []
     for sec in SECTIONS:
-        text, verdicts = _section(out, sec, df[df["experiment"] == sec.experiment])
+        text, verdicts = _section(out, sec, df[df["experiment"] == sec.experiment], pair_across)
         body.append(text)
         verdicts_all += verdicts
     learned = [v for v in verdicts_all if v.decided]
@@ -151,25 +151,35 @@ def build(out: Path, df: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
 HEAD = (
     "# Results\n"
     "Written by `python sweep.py results` from MLflow and `docs/results/runs.csv` (one row per "
-    "finished run, every param and final metric; `python sweep.py results --from "
-    "docs/results/runs.csv` rebuilds this page without MLflow). Mean ± sample std over distinct "
-    "seeds; Δ is the paired difference to the same placement's `none` row over the seeds both "
-    "have, with a Student-t 95% CI. A claim *matches* within ±1 point, *collapses* below -5 "
-    "points; verdicts are *holds*, *does not hold*, or *inconclusive at N* (with the command "
-    "that adds seeds). Step times are CPU seconds per batch on 2 cores, measured after the "
-    "Boundary layout fix; `batch s @link` adds the bytes at that bandwidth (no overlap) and "
-    "speed-up is against sending fp32 (`none`). The sweeps of this page ran one trial at a time "
-    "while development (tests, benchmarks) shared the 2 cores for part of the time, so some rows' "
-    "step times are inflated: compare times between rows with care, and take what compression "
-    "costs a step from `python sweep.py bench --step`, which interleaves methods in one process."
+    "finished run, every param and final metric, where it ran and its validation curve; `python "
+    "sweep.py results --from docs/results/runs.csv` rebuilds this page without MLflow). Mean ± "
+    "sample std over distinct seeds; Δ is the paired difference to the same placement's `none` row "
+    "over the seeds both have on one machine (a pair whose runs ran on two machines is left out and "
+    "counted; runs stored before hosts were recorded form one 'unrecorded' machine), with a "
+    "Student-t 95% CI, and its own N where that differs from the mean's. A claim *matches* within "
+    "±1 point, *collapses* below -5 points. Each claim is a test (the CI rule as a p-value; the "
+    "exact sign test when every difference is the same); a section's claims are one family, decided "
+    "after Holm-Bonferroni: *holds* or *does not hold* when the adjusted p < 0.05, else "
+    "*inconclusive at N* (with the command that adds seeds); *untestable* when both rows sit at "
+    "the majority class on every seed (`floor` in the tables; floors and single-seed rows are "
+    "never on the front). Times: `compute s` is the median over every run of the same setting "
+    "(task, model, batch, input, precision, device, machine) of step time minus compression time, "
+    "so one slow run moves no speed-up; `batch s @link` adds the row's median compression time "
+    "and its run-average bytes at that bandwidth (serial; in brackets, fully overlapped), and "
+    "speed-up is against sending fp32 (`none`). `step s (own)` is the row's own measured time "
+    "(the sweeps shared 2 cores with development at times). `steps to target` is the first "
+    "evaluated step at which a run reaches the baseline's final accuracy minus 1 point; time to "
+    "target multiplies it by the batch estimate."
 )
 
 
-def _section(out: Path, sec, mine: pd.DataFrame) -> tuple[str, list[claimsmod.Verdict]]:
-    """One question: its tables and plots per sweep, then its claims and their verdicts."""
-    rep = table.build(mine, METRIC, links=LINKS)
+def _section(out: Path, sec, mine: pd.DataFrame, pair_across: bool = False) -> tuple[str, list[claimsmod.Verdict]]:
+    """One question: its tables and plots per sweep, then its claims and their verdicts (Holm
+    over the section's claims)."""
+    rep = table.build(mine, METRIC, links=LINKS, pair_across=pair_across)
     parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {sec.why}\n"]
-    verdicts = [claimsmod.verdict(c, rep.summary, rep.runs) for c in CLAIMS if c.experiment == sec.experiment]
+    mine_claims = [c for c in CLAIMS if c.experiment == sec.experiment]
+    verdicts = claimsmod.verdicts(mine_claims, rep.summary, rep.runs, family=sec.experiment, pair_across=pair_across)
     for space, task, seeds in sec.spaces:
         parts.append(_sweep(out, sec.experiment, space, task, seeds, rep))
     if verdicts:

@@ -15,6 +15,7 @@ import schema
 KEYS = (schema.TAG_CONFIG_ID, "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
 RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", schema.TAG_STOPPED, schema.TAG_EPOCHS)
 RUN += ("batch_size", "cuts", schema.TAG_ERROR, *schema.WHERE, schema.CONFIG_PARAM)  # WHERE: "" = not recorded
+RUN += (schema.CURVE,)  # JSON {"step": [...], metric: [...]}; "" for runs stored before it
 COLUMNS = (*RUN, *schema.REPORTED)
 
 
@@ -64,6 +65,7 @@ def frame(runs, experiment: str = "") -> pd.DataFrame:
         )
         row.update({k: t.get(k, "") for k in schema.WHERE})
         row[schema.CONFIG_PARAM] = json.dumps(cfg, sort_keys=True)
+        row[schema.CURVE] = t.get(schema.CURVE, "")
         row.update({k: m.get(k, math.nan) for k in schema.REPORTED})
         rows.append(row)
     return pd.DataFrame(rows, columns=list(COLUMNS))
@@ -97,11 +99,14 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
+TEXT = ("bits", "split_bits", "prune_ratio", "iters", "bwd", schema.TAG_ERROR, schema.CURVE)
+
+
 def read_csv(path: Path) -> pd.DataFrame:
-    df = pd.read_csv(
-        path, dtype={k: str for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", schema.TAG_ERROR)}
-    )
-    for k in ("bits", "split_bits", "prune_ratio", "iters", "bwd", schema.TAG_ERROR):
+    df = pd.read_csv(path, dtype=dict.fromkeys(TEXT, str))
+    for k in TEXT:
+        if k not in df.columns:  # a file written before the column existed
+            df[k] = ""
         df[k] = df[k].fillna("").astype(str)
     df[schema.TAG_STOPPED] = df[schema.TAG_STOPPED].astype(bool)
     df["fwd"] = df["fwd"].map(lambda v: _canonical(v) or "none")

@@ -17,6 +17,9 @@ import schema
 from .runs import KEYS
 
 CONFIDENCE = 0.95
+AT_FLOOR = "at_floor"
+FLOOR_MARGIN = 0.005  # within half a point of the majority class on every seed: at the floor
+UNRECORDED = "unrecorded"  # the machine of runs stored before runs recorded their host
 METHOD_ORDER = {m: i for i, m in enumerate(compression.METHODS)}  # the order specs are defined in
 
 
@@ -47,6 +50,25 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     out = out.assign(_m=out["method"].map(METHOD_ORDER).fillna(9), _b=-bits)
     out = out.sort_values(["experiment", "task", "placement", "_m", "_b", "fwd", "bwd"], kind="stable")
     return out.drop(columns=["_m", "_b"]).reset_index(drop=True)[cols]
+
+
+def add_floor(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """at_floor: the row's val_acc is at most the validation majority rate + FLOOR_MARGIN on every
+    seed (the run's logged val_majority, else its task's): it learned nothing a constant
+    answer would not."""
+    import trainables
+
+    out = summary.copy()
+    out[AT_FLOOR] = False
+    if out.empty:
+        return out
+    rate = pd.to_numeric(runs[schema.VAL_MAJORITY], errors="coerce")
+    task_rate = runs["task"].map(lambda t: trainables.task(t).majority if t in trainables.task_names() else None)
+    rate = rate.fillna(pd.to_numeric(task_rate, errors="coerce"))
+    low = pd.to_numeric(runs[schema.VAL_ACC], errors="coerce") <= rate + FLOOR_MARGIN
+    floor = low.groupby([runs["experiment"], runs[schema.TAG_CONFIG_ID]]).all()
+    out[AT_FLOOR] = [bool(floor.get(k, False)) for k in zip(out["experiment"], out[schema.TAG_CONFIG_ID], strict=True)]
+    return out
 
 
 def is_baseline(row, vs: str = "none") -> bool:
@@ -81,13 +103,14 @@ def paired_ci(diffs: np.ndarray) -> tuple[float, float, float]:
     return mean, float(lo), float(hi)
 
 
-def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFrame:
+def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none", pair_across: bool = False):
     """Adds delta_mean, delta_ci_low, delta_ci_high, n_paired and baseline_id: this config minus
     the baseline of its experiment, task and placement, over the seeds both have."""
     out = summary.copy()
     for c in ("delta_mean", "delta_ci_low", "delta_ci_high"):
         out[c] = math.nan
     out["n_paired"] = 0
+    out["n_across"] = 0  # seed pairs left out: the two runs ran on two machines
     out["baseline_id"] = ""
     if out.empty:
         return out
@@ -96,28 +119,43 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
         if b is None:
             continue
         d = difference(
-            df, metric, (row["experiment"], row[schema.TAG_CONFIG_ID]), (b["experiment"], b[schema.TAG_CONFIG_ID])
+            df,
+            metric,
+            (row["experiment"], row[schema.TAG_CONFIG_ID]),
+            (b["experiment"], b[schema.TAG_CONFIG_ID]),
+            pair_across,
         )
         out.loc[i, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [d["mean"], d["low"], d["high"]]
         out.loc[i, "n_paired"] = d["n"]
+        out.loc[i, "n_across"] = d["across"]
         out.loc[i, "baseline_id"] = b[schema.TAG_CONFIG_ID]
     return out
 
 
-def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple) -> dict:
+def machine(runs: pd.DataFrame) -> pd.Series:
+    """Where each run ran: its host hash, or "unrecorded" for runs stored before hosts were."""
+    return runs[schema.TAG_HOST].fillna("").astype(str).replace("", UNRECORDED)
+
+
+def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple, pair_across: bool = False) -> dict:
     """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, and the
-    seeds and their differences (finite pairs only)."""
-    per_seed = df.set_index(["experiment", schema.TAG_CONFIG_ID, "seed"])[metric].sort_index()
+    seeds and their differences (finite pairs only). A seed pairs only when both runs ran on one
+    machine (unless ``pair_across``); pairs left out for that are counted in ``across``."""
+    d = df.assign(_machine=machine(df)).set_index(["experiment", schema.TAG_CONFIG_ID, "seed"]).sort_index()
     try:
-        x, y = per_seed.loc[a], per_seed.loc[b]
+        x, y = d.loc[a], d.loc[b]
     except KeyError:
-        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "seeds": [], "diffs": []}
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "seeds": [], "diffs": [], "across": 0}
     common = sorted(set(x.index) & set(y.index))
-    d = np.array([x.loc[s] - y.loc[s] for s in common], dtype=float)
-    keep = np.isfinite(d)
-    mean, lo, hi = paired_ci(d[keep])
-    seeds = [s for s, k in zip(common, keep, strict=True) if k]
-    return {"mean": mean, "low": lo, "high": hi, "n": int(keep.sum()), "seeds": seeds, "diffs": d[keep].tolist()}
+    same = [s for s in common if pair_across or x.loc[s, "_machine"] == y.loc[s, "_machine"]]
+    diffs = np.array([x.loc[s, metric] - y.loc[s, metric] for s in same], dtype=float)
+    keep = np.isfinite(diffs)
+    mean, lo, hi = paired_ci(diffs[keep])
+    seeds = [s for s, k in zip(same, keep, strict=True) if k]
+    across = len(common) - len(same)
+    note = f"{across} seed pair(s) ran on two machines and are left out" if across else ""
+    return {"mean": mean, "low": lo, "high": hi, "n": int(keep.sum()), "seeds": seeds, "diffs": diffs[keep].tolist(),
+            "across": across, "note": note}  # fmt: skip
 
 
 def replicates(df: pd.DataFrame, metric: str) -> pd.DataFrame:

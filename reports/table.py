@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 import compression
@@ -18,7 +17,7 @@ import schema
 from schema.store import client, experiment_id
 
 from . import link as linkmod
-from . import runs, stats
+from . import runs, stats, tta
 
 METRICS = schema.REPORTED
 # one colour per method in every panel of every plot (tab10, in the order methods are defined)
@@ -40,15 +39,26 @@ def build(
     vs: str = "none",
     links: list[linkmod.Link] | None = None,
     include_stopped: bool = False,
+    target_gap: float = tta.TARGET_GAP,
+    pair_across: bool = False,
 ) -> Report:
     """From a run table (MLflow or runs.csv): the summary with paired stats, links and front."""
     done, dropped = runs.complete(df, include_stopped)
     failed = df[df["status"] == "FAILED"]
     summary = stats.summarize(done, metric)
-    summary = stats.paired(summary, done, metric, vs)
+    summary = stats.paired(summary, done, metric, vs, pair_across)
+    summary = stats.add_floor(summary, done)
+    summary = linkmod.add_costs(summary, done)
     summary = linkmod.add_link_columns(summary, links or [])
     summary = linkmod.add_pareto(summary, metric)
+    summary = tta.add_tta(summary, done, metric, links or [], target_gap, vs)
     notes = []
+    across = int(summary["n_across"].sum()) if "n_across" in summary else 0
+    if across:
+        notes.append(
+            f"{across} seed pairs left out of the paired Δ: their two runs ran on two machines "
+            "(--pair-across-machines pairs them)"
+        )
     if dropped["duplicates"]:
         notes.append(f"{dropped['duplicates']} duplicate (config, seed) runs ignored: the latest of each counts")
     if dropped["stopped"]:
@@ -76,11 +86,16 @@ def fmt_delta(r, metric: str) -> str:
     scale, nd = (100, 1) if metric == schema.VAL_ACC else (1, 3)
     lo, hi = r["delta_ci_low"], r["delta_ci_high"]
     ci = "" if math.isnan(lo) else f" [{lo * scale:+.{nd}f}, {hi * scale:+.{nd}f}]"
-    return f"{r['delta_mean'] * scale:+.{nd}f}{ci}"
+    on = f" (N={int(r['n_paired'])} paired)" if int(r["n_paired"]) != int(r["n"]) else ""  # mean and Δ: other seeds
+    return f"{r['delta_mean'] * scale:+.{nd}f}{ci}{on}"
 
 
 def link_labels(summary: pd.DataFrame) -> list[str]:
-    return [c[len("est_batch_s_") :] for c in summary.columns if c.startswith("est_batch_s_")]
+    return [
+        c[len("est_batch_s_") :]
+        for c in summary.columns
+        if c.startswith("est_batch_s_") and not c.startswith("est_batch_s_overlap_")
+    ]
 
 
 def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFrame:
@@ -100,22 +115,40 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
             f"Δ vs {vs} {unit} [95% CI]": fmt_delta(r, metric),
             "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
             "bytes/sample fwd+bwd": f"{r['bytes_fwd']:.0f}+{r['bytes_bwd']:.0f}",
+            "bytes/sample run avg": f"{r[linkmod.BYTES_RUN]:.0f}",
             schema.RATIO: f"{r['ratio']:.3f}",
-            "step s": f"{r['step_time']:.3f}",
-            "compress s": f"{r['compress_time']:.4f}",
+            "step s (own)": f"{r['step_time']:.3f}",
+            "compute s": f"{r[linkmod.COMPUTE_S]:.3f}",
+            "compress s": f"{r[linkmod.COMPRESS_S]:.4f}",
         }
         if has_clean:
             row[f"{metric} eval uncompressed"] = fmt_pm(r[clean], math.nan, metric)
         if r.get(schema.BUFFER_MB, 0) and not math.isnan(r[schema.BUFFER_MB]) and r[schema.BUFFER_MB] > 0:
-            row["step s"] += f" ({r['buffer_mb']:.0f} MB buffers)"
+            row["step s (own)"] += f" ({r['buffer_mb']:.0f} MB buffers)"
         for lab in link_labels(summary):
-            row[f"batch s @{lab}"] = f"{r[f'est_batch_s_{lab}']:.3f}"
+            row[f"batch s @{lab}"] = f"{r[f'est_batch_s_{lab}']:.3f} ({r[f'est_batch_s_overlap_{lab}']:.3f})"
             sp = r[f"speedup_{lab}"]
             row[f"speed-up @{lab}"] = "" if math.isnan(sp) else f"{sp:.2f}x"
-        row["front"] = "★" if r.get("pareto") else ""
+        row.update(tta_cells(r, link_labels(summary)))
+        row["front"] = "★" if r.get("pareto") else ("floor" if r.get(stats.AT_FLOOR) else "")
         row[schema.TAG_CONFIG_ID] = r[schema.TAG_CONFIG_ID]
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tta_cells(r, labels: list[str]) -> dict[str, str]:
+    """Steps to the target (on how many seeds) and, per link, the time to it and the speed-up."""
+    if not r.get(tta.REACHED):
+        return {}
+    steps = r[tta.STEPS]
+    out = {"steps to target": ("not reached" if math.isnan(steps) else f"{steps:.0f}") + f" ({r[tta.REACHED]})"}
+    for lab in labels:
+        t, sp = r[f"tta_s_{lab}"], r[f"tta_speedup_{lab}"]
+        lo, hi = r[f"tta_speedup_{lab}_low"], r[f"tta_speedup_{lab}_high"]
+        out[f"time to target s @{lab}"] = "" if math.isnan(t) else f"{t:.1f}"
+        ci = "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
+        out[f"tta speed-up @{lab}"] = "" if math.isnan(sp) else f"{sp:.2f}x{ci}"
+    return out
 
 
 def markdown(df: pd.DataFrame) -> str:
@@ -176,16 +209,6 @@ def series_label(r, several_placements: bool) -> str:
     return label + (f" @ {r['placement']}" if several_placements else "")
 
 
-def pareto_mask(cost: np.ndarray, metric: np.ndarray) -> np.ndarray:
-    """Rows no other row beats on both (metric higher or equal, cost lower or equal, one strictly)."""
-    ok = np.isfinite(cost) & np.isfinite(metric)
-    out = np.zeros(len(cost), dtype=bool)
-    for j in np.flatnonzero(ok):
-        dominated = ok & (metric >= metric[j]) & (cost <= cost[j]) & ((metric > metric[j]) | (cost < cost[j]))
-        out[j] = not dominated.any()
-    return out
-
-
 def plot(
     summary: pd.DataFrame, metric: str, path: str | Path, title: str = "", link: linkmod.Link | None = None
 ) -> None:
@@ -203,7 +226,7 @@ def plot(
     link = link or linkmod.parse_links(DEFAULT_PLOT_LINK)[0]
     s = summary.copy()
     s["_bits"] = 32 * s[schema.RATIO]  # what a value costs on the wire, both directions averaged
-    s["_bytes"] = s[schema.BYTES_FWD] + s[schema.BYTES_BWD]
+    s["_bytes"] = linkmod.wire_bytes(s) if not s.empty else []
     s["_time"] = [linkmod.estimate(r, link) for _, r in s.iterrows()] if not s.empty else []
     several = s["placement"].nunique() > 1
     legend_rows = -(-len(s) // 3)  # the legend goes below the panels, three entries a row
@@ -217,10 +240,11 @@ def plot(
             ax.errorbar(x, r[f"{metric}_mean"], yerr=0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"],
                         fmt=marker, c=color, capsize=3, alpha=0.85, label=label if ax is axes[0] else None)  # fmt: skip
     for ax, x, name in ((axes[1], "_bytes", "Pareto front"), (axes[2], "_time", f"front at {link.label}")):
-        front = s[pareto_mask(s[x].to_numpy(float), s[f"{metric}_mean"].to_numpy(float))].sort_values(x)
+        ok = linkmod.eligible(s)
+        front = s[linkmod.pareto_mask(s[x].to_numpy(float), s[f"{metric}_mean"].to_numpy(float), ok)].sort_values(x)
         ax.step(front[x], front[f"{metric}_mean"], where="post", c="k", lw=1, alpha=0.6, label=name)
     axes[0].set_xlabel("bits per value on the wire (32 x ratio)")
-    axes[1].set_xlabel("bytes per sample on the wire (fwd + bwd, all cuts)")
+    axes[1].set_xlabel("bytes per sample on the wire (fwd + bwd, all cuts, run average)")
     axes[2].set_xlabel(f"est. time per batch at {link.label} (s)")
     for ax in axes[1:]:
         ax.set_xscale("log")

@@ -28,7 +28,11 @@ ACCURACY = (VAL_ACC, VAL_MCC, VAL_F1, VAL_MAJORITY)
 # the last epoch evaluated again with every boundary off: the trained model without the link
 VAL_ACC_CLEAN, VAL_MCC_CLEAN, VAL_F1_CLEAN = "val_acc_clean", "val_mcc_clean", "val_f1_clean"
 CLEAN = {VAL_ACC: VAL_ACC_CLEAN, VAL_MCC: VAL_MCC_CLEAN, VAL_F1: VAL_F1_CLEAN}
-COST = (SNR_FWD_DB, SNR_BWD_DB, BYTES_FWD, BYTES_BWD, RATIO, STEP_TIME, COMPRESS_TIME, BUFFER_MB)
+# bytes per sample averaged over every epoch of the run (AQ-SGD's first sightings included);
+# bytes_fwd / bytes_bwd are the epoch's own
+BYTES_FWD_RUN, BYTES_BWD_RUN = "bytes_fwd_run", "bytes_bwd_run"
+COST = (SNR_FWD_DB, SNR_BWD_DB, BYTES_FWD, BYTES_BWD, BYTES_FWD_RUN, BYTES_BWD_RUN, RATIO, STEP_TIME, COMPRESS_TIME)
+COST += (BUFFER_MB,)
 METRICS = (EPOCH, TRAIN_LOSS, *ACCURACY, *CLEAN.values(), *COST, COMPILED, VAL_OVERLAP_DROPPED, PEAK_MEM_MB)
 REPORTED = tuple(m for m in METRICS if m != EPOCH)  # what a report can rank or average
 SNR_METRICS = (SNR_FWD_DB, SNR_BWD_DB)
@@ -44,6 +48,16 @@ TAG_HOST, TAG_CPU_CAPABILITY, TAG_TORCH = "host", "cpu_capability", "torch_versi
 WHERE = (TAG_DEVICE, TAG_DEVICE_NAME, TAG_HOST, TAG_CPU_CAPABILITY, TAG_TORCH)
 
 
+# the validation metrics against the global step ({"step": [...], "val_acc": [...]}, every
+# evaluation so far): reported with each epoch, logged as metric history and as this tag
+CURVE = "curve"
+
+
+def curve_key(metric: str) -> str:
+    """The metric-history name of a curve's metric: curve.val_acc."""
+    return f"{CURVE}.{metric}"
+
+
 class UnknownMetric(KeyError):
     """A trainable reported a key the schema does not own."""
 
@@ -51,7 +65,7 @@ class UnknownMetric(KeyError):
 def check_reported(result: dict) -> None:
     """Every key a trainable reports is a metric or a fact of the schema: a new metric is
     added here first, never logged (or dropped) under a name nobody owns."""
-    unknown = sorted(k for k in result if k not in METRICS and k not in FACTS and k not in WHERE)
+    unknown = sorted(k for k in result if k not in METRICS and k not in FACTS and k not in WHERE and k != CURVE)
     if unknown:
         raise UnknownMetric(f"reported keys not in schema.METRICS/FACTS/WHERE: {', '.join(unknown)}")
 
@@ -159,6 +173,7 @@ def default_tracking_uri() -> str:
 __all__ = [
     "CONFIG_PARAM",
     "COST",
+    "CURVE",
     "DESCRIBE",
     "EXPERIMENT_KIND",
     "METRICS",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from trainables.tasks import CV_RECIPE
+
 from . import Space
 
 SPACE = Space(
@@ -20,5 +22,5 @@ SPACE = Space(
             "kmeans:b=4,iters=20",
         )
     ],
-    training={"model": "efficientnet_lite0", "epochs": 3, "limit_train": 4000, "limit_val": 1000},
+    training={"model": "efficientnet_lite0", "recipe": CV_RECIPE, "epochs": 3, "limit_train": 4000, "limit_val": 1000},
 )

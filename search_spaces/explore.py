@@ -3,6 +3,8 @@ range, rounding and clipping; b + s <= 16 is built into what is asked."""
 
 from __future__ import annotations
 
+from trainables.tasks import CV_RECIPE
+
 from . import Space
 
 PLACEMENTS = ["first:1", "last:1", "first:1,last:1", "first:2,last:2", "last:2"]
@@ -42,5 +44,5 @@ SPACE = Space(
     "then `rerun` adds seeds to the best",
     default_task="fashion_mnist",
     sample=sample,
-    training={"model": "efficientnet_lite0", "epochs": 2, "limit_train": 2000, "limit_val": 1000},
+    training={"model": "efficientnet_lite0", "recipe": CV_RECIPE, "epochs": 2, "limit_train": 2000, "limit_val": 1000},
 )

@@ -15,6 +15,7 @@ experiment and page section.
 
 from __future__ import annotations
 
+from trainables.tasks import CV_RECIPE
 from trainables.tasks.fashion_mnist import TRAINING as CV_TRAINING
 from trainables.tasks.rotten_tomatoes import TRAINING as NLP_TRAINING
 
@@ -62,7 +63,7 @@ CV224_SPECS = (  # in the order a sitting that runs out of time should have them
     "uniform:b=8,range=absmax",
 )
 CV224_MORE = ("uniform:b=4", "sortquant:b=6,s=2", "sortquant:b=2,s=2", "kmeans:b=4,iters=20")
-CV224_TRAINING = {"model": "efficientnet_lite0", "image_size": 224, "batch_size": 32, "epochs": 2}
+CV224_TRAINING = {"model": "efficientnet_lite0", "recipe": CV_RECIPE, "image_size": 224, "batch_size": 32, "epochs": 2}
 CV224 = Space(
     name="cv224",
     description="the study's CV rows at its cut sizes ([B,32,112,112], [B,1280,7,7]): "

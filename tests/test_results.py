@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import schema
 import sweep
 from reports import claims, page, runs, sections, table
 from reports import stats as rstats
@@ -25,7 +26,7 @@ def run_rows(spec_values: dict, experiment="exp", task="fashion_mnist", placemen
         for seed, acc in values:
             t += 1
             cfg = {"task": task, "fwd": fwd, "bwd": bwd, "placement": placement, "seed": seed, "batch_size": 64}
-            row = {c: "" for c in runs.COLUMNS}
+            row = {c: math.nan if c in schema.REPORTED else "" for c in runs.COLUMNS}
             row.update(
                 experiment=experiment, config_id=cid, task=task, method=fwd.split(":")[0], bits="8",
                 placement=placement, fwd=fwd, bwd=bwd, seed=seed, run_id=f"r{t}", status="FINISHED",
@@ -90,35 +91,118 @@ def test_link_model_and_speedup_follow_the_formula():
 def test_pareto_front():
     df = run_rows(
         {
-            ("none", "none"): [(0, 0.70)],  # most accurate: on the front
-            ("uniform:b=8", "uniform:b=8"): [(0, 0.69)],  # fewer bytes: on the front
-            ("uniform:b=4", "none"): [(0, 0.60)],  # more bytes than uniform:b=8 and worse: off
+            ("none", "none"): [(0, 0.70), (1, 0.70)],  # most accurate: on the front
+            ("uniform:b=8", "uniform:b=8"): [(0, 0.69), (1, 0.69)],  # fewer bytes: on the front
+            ("uniform:b=4", "none"): [(0, 0.60), (1, 0.60)],  # more bytes than uniform:b=8 and worse: off
+            ("uniform:b=2", "uniform:b=2"): [(0, 0.10), (1, 0.102)],  # fewest bytes, but at the majority class
+            ("uniform:b=3", "uniform:b=3"): [(0, 0.5)],  # fewer bytes than uniform:b=8, but one seed
         }
     )
+    df.loc[df["fwd"].isin(["uniform:b=2", "uniform:b=3"]), ["bytes_fwd", "bytes_bwd"]] = 100.0
     s = table.build(df, "val_acc").summary.set_index("fwd")
     assert bool(s.loc["none", "pareto"]) and bool(s.loc["uniform:b=8", "pareto"])
     assert not bool(s.loc["uniform:b=4", "pareto"])
+    assert not bool(s.loc["uniform:b=2", "pareto"]) and bool(s.loc["uniform:b=2", "at_floor"])
+    assert not bool(s.loc["uniform:b=3", "pareto"]) and not bool(s.loc["uniform:b=3", "at_floor"])
 
 
-@pytest.mark.parametrize(
-    "relation,low,high,margin,expect",
-    [
-        ("matches", -0.005, 0.008, 0.01, "holds"),
-        ("matches", -0.02, 0.005, 0.01, None),
-        ("matches", -0.08, -0.03, 0.01, "does not hold"),
-        ("loses", -0.05, -0.01, 0.01, "holds"),
-        ("loses", -0.05, 0.01, 0.01, None),
-        ("loses", 0.0, 0.02, 0.01, "does not hold"),
-        ("beats", 0.01, 0.05, 0.01, "holds"),
-        ("beats", -0.03, -0.001, 0.01, "does not hold"),
-        ("collapses", -0.5, -0.3, 0.05, "holds"),
-        ("collapses", -0.3, -0.01, 0.05, None),
-        ("collapses", -0.04, 0.01, 0.05, "does not hold"),
-        ("matches", math.nan, math.nan, 0.01, None),
-    ],
-)
-def test_verdicts(relation, low, high, margin, expect):
-    assert claims.judge(relation, low, high, margin) == expect
+def ci_rule(relation, low, high, margin):
+    """The CI reading of a claim: the outcome whose region the whole 95% CI lies in."""
+    lines = {"matches": (-margin, margin), "loses": (0, 0), "beats": (0, 0), "collapses": (-margin, -margin)}[relation]
+    inside = lines[0] < low and high < lines[1]
+    below, above = high < lines[0], low > lines[1]
+    if relation == "matches":
+        return "holds" if inside else "does not hold" if (high < -margin or low > margin) else None
+    if relation == "beats":
+        return "holds" if above else "does not hold" if below else None
+    return "holds" if below else "does not hold" if above else None
+
+
+@pytest.mark.parametrize("relation,margin", [("matches", 0.01), ("loses", 0.01), ("beats", 0.01), ("collapses", 0.05)])
+def test_raw_p_below_5_percent_is_exactly_the_ci_rule(relation, margin):
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        n = int(rng.integers(2, 7))
+        d = rng.normal(rng.uniform(-0.1, 0.05), rng.uniform(0.001, 0.05), n)
+        lo, hi = stats.t.interval(0.95, n - 1, loc=d.mean(), scale=stats.sem(d))
+        outcome, p = claims.test(relation, d, margin)
+        expect = ci_rule(relation, lo, hi, margin)
+        assert (outcome if p < 0.05 else None) == expect, (d, lo, hi, outcome, p)
+
+
+def test_zero_variance_differences_take_the_exact_sign_test():
+    outcome, p = claims.test("beats", [0.02] * 5, 0.01)
+    assert outcome == "holds" and p == pytest.approx(2**-4)
+    outcome, p = claims.test("beats", [0.0] * 5, 0.01)  # no difference at all: nothing to decide
+    assert p == 1.0
+    outcome, p = claims.test("collapses", [-0.3] * 3, 0.05)
+    assert outcome == "holds" and p == pytest.approx(0.25)  # 3 seeds cannot decide after all
+
+
+def test_holm_adjusts_like_the_textbook():
+    # p sorted 0.01, 0.02, 0.04, 0.3 over m=4: 0.04, 0.06, 0.08, 0.3 (monotone)
+    assert claims.holm([0.04, 0.01, 0.3, 0.02]) == pytest.approx([0.08, 0.04, 0.3, 0.06])
+    out = claims.holm([0.01, math.nan])
+    assert out[0] == pytest.approx(0.01) and math.isnan(out[1])
+
+
+def decide(claim, rep):
+    return claims.verdicts([claim], rep.summary, rep.runs, family="test")[0]
+
+
+def test_a_family_of_claims_is_decided_after_holm():
+    seeds = range(4)
+    df = run_rows(
+        {("none", "none"): [(s, 0.70 + 0.003 * s) for s in seeds],
+         ("uniform:b=8", "none"): [(s, 0.70 + 0.003 * s - 0.02 - [0.0, 0.008, 0.002, 0.006][s]) for s in seeds],
+         ("uniform:b=4", "none"): [(s, 0.30 + 0.05 * (s % 2)) for s in seeds]},
+    )  # fmt: skip
+    rep = table.build(df, "val_acc")
+    none = claims.Config("none", "none")
+    loses = claims.Claim("exp", "fashion_mnist", "8 loses", claims.Config("uniform:b=8", "none"), "loses", none)
+    collapses = claims.Claim(
+        "exp", "fashion_mnist", "4 collapses", claims.Config("uniform:b=4", "none"), "collapses", none, 0.05
+    )
+    alone = decide(loses, rep)
+    assert alone.verdict == "holds" and alone.p_raw < 0.05 and alone.p_adj == alone.p_raw
+    fam = claims.verdicts([loses, collapses], rep.summary, rep.runs, family="exp")
+    ps = [v.p_raw for v in fam]
+    assert [v.p_adj for v in fam] == pytest.approx(claims.holm(ps))
+    for v in fam:
+        assert v.verdict == (v.outcome if v.p_adj < 0.05 else f"inconclusive at N={v.n}")
+    assert "p Holm" in claims.table(fam) and "after Holm over the exp family" in claims.fmt(fam[0])
+
+
+def test_two_rows_at_the_majority_class_are_untestable():
+    df = run_rows(
+        {("none", "none"): [(s, 0.7 + 0.01 * s) for s in range(3)],
+         ("uniform:b=4", "uniform:b=4"): [(s, 0.1) for s in range(3)],
+         ("uniform:b=4,round=stochastic", "uniform:b=4,round=stochastic"): [(s, 0.1 + 0.002 * s) for s in range(3)]},
+    )  # fmt: skip
+    rep = table.build(df, "val_acc")
+    sto, rtn = (
+        claims.Config("uniform:b=4,round=stochastic", "uniform:b=4,round=stochastic"),
+        claims.Config("uniform:b=4", "uniform:b=4"),
+    )
+    v = decide(claims.Claim("exp", "fashion_mnist", "sto beats", sto, "beats", rtn), rep)
+    assert v.verdict == claims.UNTESTABLE and "More seeds" not in claims.fmt(v)
+    v = decide(
+        claims.Claim("exp", "fashion_mnist", "collapse", rtn, "collapses", claims.Config("none", "none"), 0.05), rep
+    )
+    assert v.verdict == "holds"  # one row at the floor, the other not: a finding
+
+
+def test_pairs_form_within_one_machine_only():
+    df = run_rows({("none", "none"): [(s, 0.7 + 0.01 * s) for s in range(3)],
+                   ("uniform:b=8", "none"): [(s, 0.6 + 0.01 * s) for s in range(3)]})  # fmt: skip
+    df["host"] = ["a", "a", "b", "a", "a", "a"]  # none seed 2 ran elsewhere
+    s = table.build(df, "val_acc").summary.set_index("fwd")
+    assert s.loc["uniform:b=8", "n_paired"] == 2 and s.loc["uniform:b=8", "n_across"] == 1
+    rep = table.build(df, "val_acc")
+    assert any("ran on two machines" in n for n in rep.notes)
+    assert "(N=2 paired)" in table.render(rep, "val_acc", "md")
+    both = table.build(df, "val_acc", pair_across=True).summary.set_index("fwd")
+    assert both.loc["uniform:b=8", "n_paired"] == 3
 
 
 def test_claim_on_runs_gives_numbers_and_a_rerun_command():
@@ -133,16 +217,16 @@ def test_claim_on_runs_gives_numbers_and_a_rerun_command():
     none = claims.Config("none", "none")
     collapse = claims.Claim("exp", "fashion_mnist", "8-bit collapses", claims.Config("uniform:b=8", "uniform:b=8"),
                             "collapses", none, 0.05)  # fmt: skip
-    v = claims.verdict(collapse, rep.summary, rep.runs)
+    v = decide(collapse, rep)
     assert v.verdict == "holds" and v.n == 3 and v.mean == pytest.approx(-0.6033, abs=1e-3)
     assert v.per_seed == pytest.approx((-0.60, -0.60, -0.61)) and "Per seed: -60.0, -60.0, -61.0." in claims.fmt(v)
     sto = "uniform:b=8,round=stochastic"
     noisy = claims.Claim("exp", "fashion_mnist", "stochastic matches", claims.Config(sto, sto), "matches", none, 0.01)
-    v = claims.verdict(noisy, rep.summary, rep.runs)
+    v = decide(noisy, rep)
     assert v.verdict == "inconclusive at N=3"
     assert "sweep.py rerun --name exp --config-id " in claims.fmt(v) and "--seeds 6" in claims.fmt(v)
     missing = claims.Claim("exp", "fashion_mnist", "x", claims.Config("uniform:b=2"), "matches", none)
-    assert claims.verdict(missing, rep.summary, rep.runs).verdict == "not run"
+    assert decide(missing, rep).verdict == "not run"
 
 
 def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
@@ -210,8 +294,8 @@ def test_a_claim_on_the_clean_evaluation_judges_that_column():
     none, delta = claims.Config("none", "none"), claims.Config("delta:b=3", "none")
     on_acc = claims.Claim("exp", "fashion_mnist", "m", delta, "matches", none, 0.01)
     on_clean = claims.Claim("exp", "fashion_mnist", "m", delta, "matches", none, 0.01, "val_acc_clean")
-    assert claims.verdict(on_acc, rep.summary, rep.runs).verdict == "does not hold"
-    v = claims.verdict(on_clean, rep.summary, rep.runs)
+    assert decide(on_acc, rep).verdict == "does not hold"
+    v = decide(on_clean, rep)
     assert v.verdict == "holds" and v.mean == pytest.approx(0.001 / 3, abs=1e-9)
     assert v.per_seed == pytest.approx((0.002, -0.002, 0.001))
     assert "paired Δ on val_acc_clean = +0.0 pts" in claims.fmt(v)

@@ -78,6 +78,11 @@ def test_sweep_report_best_rerun(env):
     assert "4 finished, 0 failed of 4 planned" in r.stdout
     done = runs(d, "s1")
     assert len(done) == 4
+    c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
+    for r in done:  # the curve: a tag reports read, and metric history against the global step
+        curve = json.loads(r.data.tags["curve"])
+        history = c.get_metric_history(r.info.run_id, "curve.val_acc")
+        assert sorted(m.step for m in history) == curve["step"] and curve["val_acc"][-1] == r.data.metrics["val_acc"]
     same = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
     assert same.returncode == 0 and "already has a FINISHED run" in same.stdout  # nothing is run twice
     assert len(runs(d, "s1", status=None)) == 4
@@ -141,11 +146,21 @@ def test_sweep_report_best_rerun(env):
         assert records[cid]["val_acc_std"] == pytest.approx(statistics.stdev(values))
     # the link model and the front, on every row, matching the formula
     linked = json.loads(cli(d, "report", "--name", "s1", "--link", "100mbit", "--format", "json").stdout)
-    for rec in linked:
-        wire = (rec["bytes_fwd"] + rec["bytes_bwd"]) * rec["batch_size"] * 8 / 100e6
-        assert rec["est_batch_s_100mbit"] == pytest.approx(rec["step_time"] + wire)
+    computes = {rec["compute_s"] for rec in linked}
+    assert len(computes) == 1  # one setting (task, model, batch, machine): one compute per step
+    for rec in linked:  # the trials ran 2 epochs: run-average bytes and a curve with the final value
+        assert rec["bytes_fwd_run"] >= rec["bytes_fwd"] and rec["bytes_run"] == pytest.approx(
+            rec["bytes_fwd_run"] + rec["bytes_bwd_run"]
+        )
+        wire = rec["bytes_run"] * rec["batch_size"] * 8 / 100e6
+        assert rec["est_batch_s_100mbit"] == pytest.approx(rec["compute_s"] + rec["compress_s"] + wire)
+        assert rec["est_batch_s_overlap_100mbit"] == pytest.approx(max(rec["compute_s"] + rec["compress_s"], wire))
+        assert rec["reached"] is None and "tta_s_100mbit" in rec  # no `none` row here: no target
         assert rec["batch_size"] == 16 and "pareto" in rec and "speedup_100mbit" in rec
         assert rec["cuts"] == len(rec["placement"].split(","))
+    vs = cli(d, "report", "--name", "s1", "--link", "100mbit", "--vs", "uniform:b=8", "--format", "json").stdout
+    own = next(rec for rec in json.loads(vs) if rec["fwd"] == "uniform:b=8")  # its own target: reached, 1x
+    assert own["reached"] == "2/2" and own["tta_speedup_100mbit"] == pytest.approx(1.0)
     budget = json.loads(cli(d, "best", "--name", "s1", "--max-ratio", "0.2", "--format", "json").stdout)
     assert budget and all(rec["ratio"] <= 0.2 for rec in budget)
     strict = cli(d, "best", "--name", "s1", "--max-ratio", "0.0001")  # nothing fits: it says why

@@ -389,3 +389,51 @@ def test_device_and_precision_refusals(fm_root, cfg, msg):
         pytest.skip("a GPU is visible")
     with pytest.raises(trainables.ConfigError, match=msg):
         trainables.train(cv_config(fm_root, **cfg), lambda m: None)
+
+
+def test_curve_points_leave_the_training_unchanged_and_bytes_average_over_the_run(fm_root):
+    """Mid-epoch evaluations land in the curve at eval_every and every epoch's end, and change
+    nothing the run trains or counts (the same final metrics as with the default points);
+    bytes_fwd_run is the mean of the epochs' bytes (AQ-SGD sends fp32 on first sight)."""
+    timing = {"step_time", "compress_time", "compiled", "peak_mem_mb", "curve"}
+    reports = []
+    every3 = trainables.train(cv_config(fm_root, fwd="delta:b=3", eval_every=3), reports.append)
+    assert every3["curve"]["step"] == [3, 4, 6, 8]  # 4 steps per epoch, 2 epochs
+    assert reports[0]["curve"]["step"] == [3, 4]
+    assert every3["curve"]["val_acc"][-1] == every3["val_acc"]
+    assert reports[0]["curve"]["val_acc"][-1] == reports[0]["val_acc"]
+    default = trainables.train(cv_config(fm_root, fwd="delta:b=3"), lambda m: None)
+    assert default["curve"]["step"] == list(range(1, 9))  # 8 evaluations, evenly
+    assert {k: v for k, v in every3.items() if k not in timing} == {k: v for k, v in default.items() if k not in timing}
+    first, last = reports[0]["bytes_fwd"], reports[1]["bytes_fwd"]
+    assert first > 2 * last  # epoch 1: every example's first sighting in fp32
+    assert every3["bytes_fwd_run"] == pytest.approx((first + last) / 2)
+    assert reports[0]["bytes_fwd_run"] == pytest.approx(first)
+
+
+def test_cv_recipes_resolve_and_set_what_they_name(fm_root):
+    from torch import nn
+
+    from trainables import cv
+
+    assert cv.resolve({"recipe": "legacy"})["optimizer"] == "sgd"
+    assert cv.resolve({})["lr"] == 0.01  # a stored config that names no recipe ran with legacy
+    fine = cv.resolve({"recipe": "finetune", "lr": 5e-4})
+    assert (fine["optimizer"], fine["lr"], fine["bn_momentum"], fine["augment"]) == ("adamw", 5e-4, 0.1, False)
+    with pytest.raises(trainables.ConfigError, match="recipe='fast': must be one of legacy, finetune"):
+        cv.resolve({"recipe": "fast"})
+    model = cv.build_model("mobilenet_v2", None, 10)
+    opt, sched = cv.optimizer(model, {**fine, "head_lr": 10.0, "warmup": 0.25}, total_steps=8)
+    assert isinstance(opt, torch.optim.AdamW)
+    assert {m.momentum for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {0.1}
+    body, head = opt.param_groups
+    assert head["lr"] == pytest.approx(10 * body["lr"]) and len(head["params"]) == 2  # classifier weight, bias
+    lrs = []
+    for _ in range(8):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[:2] == pytest.approx([2.5e-4, 5e-4])  # linear warm-up over 2 of 8 steps, then cosine down
+    assert lrs[2] < 5e-4 and lrs[-1] < lrs[2]
+    with pytest.raises(trainables.ConfigError, match="recipe='finetune': a CV setting"):
+        trainables.train({"task": "rotten_tomatoes", "recipe": "finetune"}, lambda m: None)

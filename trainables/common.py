@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
@@ -15,7 +16,7 @@ import schema
 from compression import Boundary, uncompressed
 from compression.base import Lazy
 from compression.boundary import snr_from_energy
-from schema import CLEAN, EPOCH, FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC
+from schema import CLEAN, CURVE, EPOCH, FACT_BATCH_SIZE, FACT_CUTS, FACT_METRIC
 
 METRIC_KEYS = (  # what every task reports at its last epoch (a task adds its own scores)
     EPOCH,
@@ -150,13 +151,15 @@ def train_epoch(
     progress=None,
     warmup_steps: int = 0,
     runtime=None,
+    on_step: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """One epoch over (inputs, labels, example ids) batches. step_time counts forward, backward
     and optimizer step (no data loading, and not the boundaries' SNR bookkeeping, which a real
     link would not do). The first ``warmup_steps`` batches and any step in which torch.compile
     compiled (a new spec or shape) are trained on and counted in bytes and SNR, but left out of
     the times, so a row's time does not depend on what the process ran before. On a GPU a step
-    is timed between two synchronizes, so it is the step's kernels on both devices."""
+    is timed between two synchronizes, so it is the step's kernels on both devices. ``on_step``
+    is called with the epoch's step count after each step, outside the timed region."""
     model.train()
     for b in boundaries:
         b.reset_stats()
@@ -185,6 +188,8 @@ def train_epoch(
         if progress is not None:
             progress.update(1)
             progress.set_postfix(loss=f"{total_loss / steps:.4f}")
+        if on_step is not None:
+            on_step(steps)
     timed = steps - untimed_steps
     step_time = (compute - bookkeeping) / max(timed, 1)
     if timed == 0:  # nothing but warm-up: time every step rather than none
@@ -211,10 +216,12 @@ def fit(
     progress: bool = False,
     facts: dict | None = None,
     runtime=None,
+    eval_every: int | None = None,
 ) -> dict:
-    """The epoch loop both fine-tunes share: resume from a checkpoint, train, evaluate,
-    checkpoint, report (every epoch's metrics with the run's ``facts``: schema.FACTS); the
-    boundaries are detached at the end."""
+    """The epoch loop both fine-tunes share: resume from a checkpoint, train, evaluate (at
+    every epoch's end and at ``eval_points``, into schema.CURVE), checkpoint, report (every
+    epoch's metrics with the run's ``facts``: schema.FACTS); the boundaries are detached at
+    the end."""
     from tqdm import tqdm
 
     from .placement import detach
@@ -222,15 +229,21 @@ def fit(
     parts = (model, boundaries, optimizer, scheduler, gen, runtime)
     saved = state_io.load() if state_io else None
     start, metrics = restore(saved, *parts) if saved else (1, {})
+    points = eval_points(epochs * steps_per_epoch, eval_every)
+    curve = {k: list(v) for k, v in metrics.get(CURVE, {}).items()}
     for epoch in range(start, epochs + 1):
         bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not progress)
-        metrics = {EPOCH: epoch, **(facts or {})}
+        last, metrics = metrics, {EPOCH: epoch, **(facts or {})}
         warmup = 1 if epoch == start and steps_per_epoch > 1 else 0  # the first batch compiles
         if runtime is not None:
             runtime.reset_peak()
-        epoch_args = (optimizer, scheduler, boundaries, bar, warmup, runtime)
+        on_step = _evaluator(model, evaluate, boundaries, curve, points, (epoch - 1) * steps_per_epoch, steps_per_epoch)
+        epoch_args = (optimizer, scheduler, boundaries, bar, warmup, runtime, on_step)
         metrics.update(train_epoch(model, batches(), loss_fn, *epoch_args))
+        metrics.update(run_bytes(metrics, last, epoch))
         metrics.update(evaluate())
+        add_point(curve, epoch * steps_per_epoch, metrics)
+        metrics[CURVE] = {k: list(v) for k, v in curve.items()}
         if runtime is not None:
             metrics[schema.PEAK_MEM_MB] = runtime.peak_mem_mb()
         if epoch == epochs:
@@ -242,6 +255,66 @@ def fit(
         report(metrics)
     detach(boundaries)
     return metrics
+
+
+EVALS = 8  # a run evaluates about this many times, evenly, unless eval_every says otherwise
+
+
+def eval_points(total_steps: int, every: int | None = None) -> set[int]:
+    """Global steps after which a run evaluates: every ``every`` steps, or EVALS times evenly;
+    the last step always (epoch ends are evaluated besides)."""
+    if every:
+        return set(range(int(every), total_steps + 1, int(every))) | {total_steps}
+    return {max(1, round(total_steps * i / EVALS)) for i in range(1, EVALS + 1)}
+
+
+def add_point(curve: dict, step: int, scores: dict) -> None:
+    """One evaluation into the curve: the global step and the validation scores it gave."""
+    if curve.get("step") and curve["step"][-1] == step:
+        return
+    curve.setdefault("step", []).append(int(step))
+    for k in schema.ACCURACY:
+        if k in scores and k != schema.VAL_MAJORITY:
+            curve.setdefault(k, []).append(float(scores[k]))
+
+
+def _evaluator(model, evaluate, boundaries, curve: dict, points: set[int], offset: int, steps_per_epoch: int):
+    """on_step for one epoch: at a point of the curve inside the epoch, evaluate without
+    counting the evaluation's traffic, leaving every random stream as it was (so the training
+    is the same whatever the points), and go back to training."""
+
+    def on_step(step: int) -> None:
+        if offset + step not in points or step == steps_per_epoch:  # the epoch's end: evaluated anyway
+            return
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with unmetered(boundaries), torch.random.fork_rng(devices=devices):
+            state = (random.getstate(), np.random.get_state())
+            add_point(curve, offset + step, evaluate())
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+        model.train()
+
+    return on_step
+
+
+@contextlib.contextmanager
+def unmetered(boundaries: list[Boundary]):
+    """Traffic through the boundaries inside the block is not counted (a mid-epoch evaluation)."""
+    saved = [dict(b.stats) for b in boundaries]
+    try:
+        yield
+    finally:
+        for b, st in zip(boundaries, saved, strict=True):
+            b.stats = st
+
+
+def run_bytes(metrics: dict, last: dict, epoch: int) -> dict:
+    """Bytes per sample averaged over epochs 1..epoch (every epoch trains as many samples)."""
+    out = {}
+    for k, run in ((schema.BYTES_FWD, schema.BYTES_FWD_RUN), (schema.BYTES_BWD, schema.BYTES_BWD_RUN)):
+        before = last.get(run, metrics[k]) if epoch > 1 else 0.0
+        out[run] = (before * (epoch - 1) + metrics[k]) / epoch
+    return out
 
 
 def checkpoint(epoch: int, metrics: dict, model, boundaries, optimizer, scheduler, gen, runtime) -> dict:

@@ -49,6 +49,7 @@ DEFAULTS = dict(  # the task's entry adds its model and placement
     device="auto",
     precision="fp32",
     deterministic=False,
+    eval_every=None,  # steps between validations for the curve (None: about 8 evenly)
     progress=False,
 )
 
@@ -117,6 +118,8 @@ class Packed:
 # ------------------------------------------------------------------------------ train
 def resolve(config: dict) -> dict:
     """The config with the family's and the task's defaults filled in."""
+    if config.get("recipe"):
+        raise ConfigError(f"recipe={config['recipe']!r}: a CV setting; NLP tasks train with AdamW (--lr)")
     return resolve_config(config, DEFAULTS, "nlp", "model_dir")
 
 
@@ -216,4 +219,5 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         bool(cfg["progress"]),
         run_facts(cfg, t, boundaries, rt),
         rt,
+        cfg["eval_every"],
     )

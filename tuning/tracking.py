@@ -7,6 +7,7 @@ logged per epoch as steps, and a failed trial ends FAILED with its error as a ta
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -18,6 +19,23 @@ from schema.store import client, experiment_id
 TRIAL_ERROR = "trial_error"  # a trial's last result carries it when the trial failed for good
 
 
+def curve_metrics(curve: dict | None, ts: int, after: int) -> list:
+    """The curve's points past global step ``after`` as metric history (``curve.val_acc``
+    against the global step), so the MLflow UI charts a run's validation metric over training."""
+    from mlflow.entities import Metric
+
+    if not curve:
+        return []
+    steps = curve["step"]
+    return [
+        Metric(schema.curve_key(k), float(v[i]), ts, int(steps[i]))
+        for k, v in curve.items()
+        if k != "step"
+        for i in range(len(steps))
+        if steps[i] > after
+    ]
+
+
 class MlflowTrialLogger(Callback):
     """Logs each trial as one MLflow run, from the driver, in batches."""
 
@@ -25,6 +43,7 @@ class MlflowTrialLogger(Callback):
         self.uri, self.experiment, self.tags = uri, experiment, tags
         self._runs: dict[str, str] = {}
         self._logged_facts: set[str] = set()
+        self._curve_logged: dict[str, int] = {}  # run id -> last global step logged as history
         self._client = None
         self._exp_id = None
 
@@ -34,6 +53,7 @@ class MlflowTrialLogger(Callback):
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._logged_facts = set()
+        self._curve_logged = {}
         self._client = None
         self._exp_id = None
 
@@ -97,6 +117,13 @@ class MlflowTrialLogger(Callback):
             if k in schema.METRICS and isinstance(v, (int, float))
         ]
         params, tags = self._facts(run_id, result)
+        curve = result.get(schema.CURVE)
+        if curve:  # the new points as history; the whole curve as a tag that reports read
+            from mlflow.entities import RunTag
+
+            metrics += curve_metrics(curve, ts, self._curve_logged.get(run_id, 0))
+            self._curve_logged[run_id] = max(curve["step"])
+            tags.append(RunTag(schema.CURVE, json.dumps(curve, separators=(",", ":"))))
         self.c.log_batch(run_id, metrics=metrics, params=params, tags=tags)
 
     def _facts(self, run_id: str, result: dict) -> tuple[list, list]:

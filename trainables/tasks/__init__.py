@@ -22,6 +22,7 @@ from ..common import ConfigError
 # the study's cuts: CV after the first block and before the head; NLP after the first encoder
 # layer and before the last one
 CV_PLACEMENT, NLP_PLACEMENT = "first:1,last:1", "first:1,last:2"
+CV_RECIPE = "finetune"  # how sweeps train a CV task (trainables.cv.RECIPES holds what it is)
 FAMILIES = ("cv", "nlp")
 MODULES = ("cifar10", "fashion_mnist", "cola", "rte", "rotten_tomatoes", "sst2", "mrpc")
 
@@ -82,4 +83,4 @@ def get(name: str | None) -> Task:
     return tasks[name]
 
 
-__all__ = ["CV_PLACEMENT", "FAMILIES", "NLP_PLACEMENT", "Task", "all_tasks", "get", "names"]
+__all__ = ["CV_PLACEMENT", "CV_RECIPE", "FAMILIES", "NLP_PLACEMENT", "Task", "all_tasks", "get", "names"]

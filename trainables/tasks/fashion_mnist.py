@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from ..common import ConfigError
-from . import Task
+from . import CV_RECIPE, Task
 
 DIR = "/usr/share/datasets/fashion-mnist"
 # what sweeps train a CV task with unless a space says otherwise (CIFAR-10 shares it)
-TRAINING = {"model": "efficientnet_lite0", "epochs": 3, "limit_train": 4000, "limit_val": 1000}
+TRAINING = {"model": "efficientnet_lite0", "recipe": CV_RECIPE, "epochs": 3, "limit_train": 4000, "limit_val": 1000}
 
 
 def _idx_file(path: Path, offset: int) -> np.ndarray:

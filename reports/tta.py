@@ -1,0 +1,101 @@
+"""Time to accuracy: what a user waits for, not the time of one batch.
+
+Each run logs its validation metric against the global step (schema.CURVE). The target of a
+row is its baseline's final metric mean (the ``none`` row of the same experiment, task and
+placement) minus ``gap`` (default 0.01: one point of accuracy). Per row:
+
+- ``steps_to_target``: the mean over its seeds of the first evaluated step at which a run
+  reaches the target; ``reached`` says on how many seeds it did (NaN when it reached on none:
+  "not reached"). Evaluations are about 8 per run, so a step is resolved to that grid.
+- ``tta_s_<link>`` = steps_to_target x est_batch_s_<link>.
+- ``tta_speedup_<link>``: the baseline's time to target over the row's, the geometric mean over
+  the seeds on which both reached it, with a Student-t 95% CI on the log ratios
+  (``tta_speedup_<link>_low`` / ``_high``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+import schema
+
+from .stats import CONFIDENCE, baseline_of
+
+TARGET_GAP = 0.01
+STEPS, REACHED = "steps_to_target", "reached"
+
+
+def first_step(curve_json: str, metric: str, target: float) -> float | None:
+    """The first step whose metric is >= target; NaN when never; None when the run has no curve."""
+    if not isinstance(curve_json, str) or not curve_json:
+        return None
+    curve = json.loads(curve_json)
+    if metric not in curve:
+        return None
+    for step, value in zip(curve["step"], curve[metric], strict=True):
+        if value >= target:
+            return float(step)
+    return math.nan
+
+
+def per_seed_steps(runs: pd.DataFrame, experiment: str, cid: str, metric: str, target: float) -> dict[int, float]:
+    """seed -> steps to target (NaN: not reached) over a config's runs that logged a curve."""
+    rows = runs[(runs["experiment"] == experiment) & (runs[schema.TAG_CONFIG_ID] == cid)]
+    out = {}
+    for _, r in rows.iterrows():
+        s = first_step(r[schema.CURVE], metric, target)
+        if s is not None:
+            out[int(r["seed"])] = s
+    return out
+
+
+def ratio_ci(ratios: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of ratios and its 95% CI (NaN below two ratios)."""
+    if not ratios:
+        return math.nan, math.nan, math.nan
+    logs = np.log(np.asarray(ratios, dtype=float))
+    mean = float(np.exp(logs.mean()))
+    if len(logs) < 2:
+        return mean, math.nan, math.nan
+    sem = float(sps.sem(logs))
+    if sem == 0.0:
+        return mean, mean, mean
+    lo, hi = sps.t.interval(CONFIDENCE, len(logs) - 1, loc=logs.mean(), scale=sem)
+    return mean, float(np.exp(lo)), float(np.exp(hi))
+
+
+def add_tta(
+    summary: pd.DataFrame, runs: pd.DataFrame, metric: str, links: list, gap: float = TARGET_GAP, vs: str = "none"
+):
+    """steps_to_target, reached and, per link, tta_s and tta_speedup (with its CI bounds)."""
+    out = summary.copy()
+    labels = [lk.label for lk in links]
+    cols = [STEPS, "target"] + [f"tta{k}_{lab}" for lab in labels for k in ("_s", "_speedup", "_speedup_low")]
+    cols += [f"tta_speedup_{lab}_high" for lab in labels]
+    for c in cols:
+        out[c] = math.nan
+    out[REACHED] = ""
+    for i, row in out.iterrows():
+        base = baseline_of(out, row, vs)
+        if base is None:
+            continue
+        target = float(base[f"{metric}_mean"]) - gap
+        mine = per_seed_steps(runs, row["experiment"], row[schema.TAG_CONFIG_ID], metric, target)
+        if not mine:
+            continue  # no curve logged (runs stored before it)
+        hit = [s for s in mine.values() if not math.isnan(s)]
+        out.loc[i, ["target", STEPS]] = [target, float(np.mean(hit)) if hit else math.nan]
+        out.loc[i, REACHED] = f"{len(hit)}/{len(mine)}"
+        theirs = per_seed_steps(runs, base["experiment"], base[schema.TAG_CONFIG_ID], metric, target)
+        for lab in labels:
+            est, base_est = row[f"est_batch_s_{lab}"], base[f"est_batch_s_{lab}"]
+            out.loc[i, f"tta_s_{lab}"] = out.loc[i, STEPS] * est
+            both = [s for s in mine if s in theirs and not math.isnan(mine[s]) and not math.isnan(theirs[s])]
+            r = ratio_ci([theirs[s] * base_est / (mine[s] * est) for s in both])
+            out.loc[i, [f"tta_speedup_{lab}", f"tta_speedup_{lab}_low", f"tta_speedup_{lab}_high"]] = list(r)
+    return out

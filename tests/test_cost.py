@@ -1,0 +1,105 @@
+"""The cost model and time to accuracy on run tables made here (known answers): compute per
+setting is a median that one slow seed cannot move, run-average bytes feed the wire time, the
+overlap bound, and steps / time to target with the speed-up's CI."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from reports import table
+from reports.link import parse_links
+from tests.test_results import run_rows
+
+LINKS = parse_links("100mbit,1gbit+5ms")
+
+
+def five_seeds(fwd_values: dict) -> dict:
+    return {(f, "none" if f == "none" else f): [(s, v) for s, v in enumerate(vals)] for f, vals in fwd_values.items()}
+
+
+def noisy_store():
+    df = run_rows(five_seeds({"none": [0.7] * 5, "uniform:b=8": [0.69] * 5, "topk:r=0.2": [0.6] * 5}))
+    rng = np.random.default_rng(0)
+    df["step_time"] = 0.2 + rng.uniform(-0.02, 0.02, len(df))
+    df["compress_time"] = np.where(df["fwd"] == "none", 0.0, 0.01)
+    return df
+
+
+def test_one_slow_seed_moves_no_speedup_by_more_than_5_percent():
+    df = noisy_store()
+    before = table.build(df, "val_acc", links=LINKS).summary.set_index("fwd")
+    slow = df.copy()
+    slow.loc[(slow["fwd"] == "none") & (slow["seed"] == 4), "step_time"] *= 10
+    after = table.build(slow, "val_acc", links=LINKS).summary.set_index("fwd")
+    for col in ("speedup_100mbit", "speedup_1gbit_5ms"):
+        assert np.allclose(after[col], before[col], rtol=0.05), col
+    assert after.loc["none", "step_time"] > 2 * before.loc["none", "step_time"]  # the row's own time shows it
+
+
+def test_estimates_follow_the_formula_from_run_average_bytes():
+    df = noisy_store()
+    df["bytes_fwd_run"] = df["bytes_fwd"] * 2  # e.g. AQ-SGD: more on average than in the last epoch
+    df["bytes_bwd_run"] = df["bytes_bwd"]
+    s = table.build(df, "val_acc", links=LINKS).summary.set_index("fwd")
+    compute = float(np.median(df["step_time"] - df["compress_time"]))
+    for fwd in ("none", "uniform:b=8"):
+        r = s.loc[fwd]
+        assert r["compute_s"] == pytest.approx(compute)
+        wire = (2 * r["bytes_fwd"] + r["bytes_bwd"]) * 64 * 8 / 100e6
+        assert r["est_batch_s_100mbit"] == pytest.approx(compute + r["compress_s"] + wire)
+        assert r["est_batch_s_overlap_100mbit"] == pytest.approx(max(compute + r["compress_s"], wire))
+        wire_g = (2 * r["bytes_fwd"] + r["bytes_bwd"]) * 64 * 8 / 1e9
+        assert r["est_batch_s_1gbit_5ms"] == pytest.approx(compute + r["compress_s"] + wire_g + 2 * 0.005 * 2)
+    older = table.build(noisy_store(), "val_acc", links=LINKS).summary.set_index("fwd")  # no run averages
+    assert older.loc["none", "bytes_run"] == pytest.approx(8000.0)
+
+
+def curve(steps, values):
+    return json.dumps({"step": steps, "val_acc": values})
+
+
+def test_steps_and_time_to_target_with_a_paired_speedup():
+    df = noisy_store()
+    steps = [10, 20, 30, 40]
+    base = {0: [0.5, 0.69, 0.7, 0.7], 1: [0.5, 0.6, 0.69, 0.7], 2: [0.69, 0.7, 0.7, 0.7], 3: [0.6, 0.69, 0.7, 0.7]}
+    base[4] = base[3]
+    fast = {0: [0.69] * 4, 1: [0.5, 0.69, 0.69, 0.69], 2: [0.69] * 4, 3: [0.69] * 4, 4: [0.5, 0.5, 0.69, 0.69]}
+    never = {s: [0.5, 0.55, 0.6, 0.6] for s in range(5)}
+    for fwd, curves in (("none", base), ("uniform:b=8", fast), ("topk:r=0.2", never)):
+        for seed, vals in curves.items():
+            df.loc[(df["fwd"] == fwd) & (df["seed"] == seed), "curve"] = curve(steps, vals)
+    s = table.build(df, "val_acc", links=LINKS).summary.set_index("fwd")
+    # target = none's final mean (0.70) - 0.01 = 0.69
+    assert s.loc["none", "steps_to_target"] == pytest.approx(np.mean([20, 30, 10, 20, 20]))
+    assert s.loc["uniform:b=8", "steps_to_target"] == pytest.approx(np.mean([10, 20, 10, 10, 30]))
+    assert s.loc["uniform:b=8", "reached"] == "5/5"
+    assert math.isnan(s.loc["topk:r=0.2", "steps_to_target"]) and s.loc["topk:r=0.2", "reached"] == "0/5"
+    u, n = s.loc["uniform:b=8"], s.loc["none"]
+    assert u["tta_s_100mbit"] == pytest.approx(u["steps_to_target"] * u["est_batch_s_100mbit"])
+    ratios = [
+        b * n["est_batch_s_100mbit"] / (f * u["est_batch_s_100mbit"])
+        for b, f in zip([20, 30, 10, 20, 20], [10, 20, 10, 10, 30], strict=True)
+    ]
+    logs = np.log(ratios)
+    lo, hi = stats.t.interval(0.95, 4, loc=logs.mean(), scale=stats.sem(logs))
+    assert u["tta_speedup_100mbit"] == pytest.approx(math.exp(logs.mean()))
+    assert (u["tta_speedup_100mbit_low"], u["tta_speedup_100mbit_high"]) == pytest.approx((math.exp(lo), math.exp(hi)))
+    md = table.render(table.build(df, "val_acc", links=LINKS), "val_acc", "md")
+    assert "not reached (0/5)" in md and "tta speed-up @100mbit" in md
+
+
+def test_time_to_accuracy_plot_draws_one_curve_per_config_with_curves(tmp_path):
+    from reports.curves import plot_tta, seed_curves
+
+    df = noisy_store()
+    for fwd in ("none", "uniform:b=8"):
+        for seed in range(5):
+            df.loc[(df["fwd"] == fwd) & (df["seed"] == seed), "curve"] = curve([5, 10], [0.5 + 0.01 * seed, 0.7])
+    rep = table.build(df, "val_acc", links=LINKS)
+    steps, values = seed_curves(rep.runs, "exp", "none|none", "val_acc")
+    assert steps.tolist() == [5, 10] and values.shape == (5, 2) and values[:, 0].mean() == pytest.approx(0.52)
+    assert plot_tta(rep.summary, rep.runs, "val_acc", LINKS[0], tmp_path / "tta.png") == 2  # topk has none
+    assert (tmp_path / "tta.png").stat().st_size > 10_000
