@@ -10,7 +10,7 @@ RT      := $(DATA)/rotten_tomatoes_corpus_full.csv.bz2
 FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: setup demo test bench gpu-check results lint clean mlflow-ui
+.PHONY: setup demo test bench gpu-check results lint clean mlflow-ui ui-check
 
 setup: $(STAMP) $(RT) $(FMNIST)
 
@@ -65,11 +65,23 @@ bench: setup
 gpu-check: setup
 	$(BIN)/python sweep.py bench --gpu-check --device cuda
 
+# The MLflow UI in headless Chromium (Debian's, installed here if missing; needs root or sudo):
+# a tiny sweep into its own store, `mlflow ui` on loopback, a screenshot to docs/mlflow-ui.png;
+# fails when the runs table shows no parent row (about 3 min on 2 cores).
+UI_STORE := $(CURDIR)/.ui-check
+ui-check: setup
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  ($$SUDO apt-get install -y -qq chromium || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium)) >/dev/null; }
+	rm -rf $(UI_STORE) && mkdir -p $(UI_STORE)
+	$(BIN)/python sweep.py run --space benchmarks/ui_check_space.json --seeds 2 --name ui-check --cpus-per-trial 2 \
+	  --tracking-uri sqlite:///$(UI_STORE)/mlflow.db --storage $(UI_STORE)/ray
+	$(BIN)/python -m benchmarks.ui_check $(UI_STORE) ui-check docs/mlflow-ui.png
+
 lint: setup
 	$(BIN)/python -m ruff check .
 
 clean:
-	rm -rf $(VENV) mlruns
+	rm -rf $(VENV) mlruns .ui-check
 
 # Browse the local store; binds to 127.0.0.1 unless HOST says otherwise.
 HOST ?= 127.0.0.1

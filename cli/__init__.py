@@ -36,6 +36,7 @@ TRAINING_FLAGS = (
     "max_length",
     "batch_size",
     "lr",
+    "eval_every",
     "device",
     "precision",
     "deterministic",
@@ -64,6 +65,7 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-length", type=int, help="NLP: max tokens (default 128)")
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float)
+    g.add_argument("--eval-every", type=int, help="steps between validations for the curve (default: ~8 a run)")
     g.add_argument(
         "--device", choices=["auto", "cpu", "cuda"], help="auto (default): the GPU Ray gave the trial if any, else CPU"
     )
@@ -81,6 +83,7 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="check everything and list the trials, then stop (no Ray, no MLflow run)"
     )
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in mlruns/)")
+    g.add_argument("-v", "--verbose", action="count", default=0, help="also Ray Tune's own trial table")
     g.add_argument("--storage", help="Ray Tune results/checkpoints folder (default ray_results/)")
     g.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
     g.add_argument("--cpus-per-trial", type=float, default=1.0)
@@ -240,6 +243,7 @@ def plan_kwargs(args) -> dict:
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
         retries=retries,
+        verbose=min(int(args.verbose or 0), 3),
         storage=os.path.abspath(args.storage) if args.storage else str(schema.REPO / "ray_results"),
     )
 
@@ -269,6 +273,11 @@ def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
         "the compressors' kernels (1-2 min on 2 CPU cores) and is quiet meanwhile.",
         flush=True,
     )
+    from functools import partial
+
+    from reports.parents import update_parents
+
+    plan.after_trial = partial(update_parents, plan.tracking_uri, plan.name, plan.metric)  # the parent runs
     t0 = time.time()
     out = run_plan(plan, resume=resume)
     took = time.time() - t0

@@ -41,15 +41,31 @@ def register(sub) -> None:
     add_pairing(p)
     p.add_argument("--format", choices=["md", "csv", "json"], default="md")
     p.add_argument("--plot", help="PNG: metric vs bits per method, and vs bytes per sample with the front")
+    p.add_argument("--plot-parallel", help="PNG: parallel coordinates, one line per config (params -> metric mean)")
+    p.add_argument("--plot-importance", help="PNG: parameter importance over the finished runs (Optuna fANOVA)")
     p.add_argument("--plot-tta", help="PNG: the validation metric against estimated wall time at the (first) --link")
     p.add_argument("--out", help="also write the table to this file")
     p.set_defaults(func=main)
+
+
+def sweep_plots(rep, args) -> None:
+    """--plot-parallel and --plot-importance (before any output: a refusal prints one line)."""
+    from reports import sweep_plots as sp
+
+    if args.plot_parallel and not rep.summary.empty:
+        sp.plot_parallel(rep.summary, rep.runs, args.metric, args.plot_parallel)
+        print(f"parallel-coordinates plot written to {args.plot_parallel}", file=sys.stderr)
+    if args.plot_importance:
+        imp = sp.plot_importance(rep.runs, args.metric, args.plot_importance)
+        top = ", ".join(f"{k} {v:.2f}" for k, v in imp.items())
+        print(f"importance plot written to {args.plot_importance} ({top})", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:
     import compression
     from reports import table
     from reports.link import parse_links
+    from reports.sweep_plots import PlotRefused
     from reports.table import DEFAULT_PLOT_LINK
 
     try:
@@ -71,6 +87,10 @@ def main(args: argparse.Namespace) -> int:
         target_gap=args.target_gap,
         pair_across=args.pair_across_machines,
     )
+    try:
+        sweep_plots(rep, args)
+    except PlotRefused as e:
+        return fail(str(e))
     text = table.render(rep, args.metric, args.format, vs)
     print(text, end="")
     if args.plot and not rep.summary.empty:

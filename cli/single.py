@@ -104,6 +104,7 @@ def single_config(args: argparse.Namespace) -> dict:
         max_length=args.max_length,
         batch_size=args.batch_size,
         lr=args.lr,
+        eval_every=args.eval_every,
         device=args.device,
         precision=args.precision,
         deterministic=args.deterministic,

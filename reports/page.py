@@ -12,10 +12,11 @@ import pandas as pd
 
 import schema
 import search_spaces
+import trainables
 from schema import VAL_ACC
 
 from . import claims as claimsmod
-from . import runs, table
+from . import recipe, runs, table
 from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
@@ -40,7 +41,9 @@ def _setup(df: pd.DataFrame) -> str:
     cfg = json.loads(df.iloc[0]["config_json"])
     keep = ("model", "model_dir", "image_size", "limit_train", "limit_val", "epochs", "batch_size", "lr", "max_length")
     shown = ", ".join(f"{k}={cfg[k]}" for k in keep if cfg.get(k) not in (None, ""))
-    return shown or "the task's defaults"
+    if df.iloc[0]["task"] in trainables.task_names("cv"):  # a CV config that names no recipe ran before recipes
+        shown += f", recipe={cfg.get('recipe') or 'legacy'}"
+    return shown.lstrip(", ") or "the task's defaults"
 
 
 def _wall(df: pd.DataFrame) -> float:
@@ -103,9 +106,16 @@ def _reproducibility(df: pd.DataFrame) -> str:
     if rep.empty:
         return ""
     same, diff = rep[rep["identical"]], rep[~rep["identical"]]
+    one = rep["machine_a"] == rep["machine_b"]
+    per_machine = "; ".join(
+        f"{label}: {int(part['identical'].sum())} of {len(part)} identical"
+        for label, part in (("on one machine", rep[one]), ("on two machines", rep[~one]))
+        if len(part)
+    )
     text = (
         f"\n\n**Same seed, same config, another run.** {len(rep)} (config, seed) pairs finished in two "
-        f"experiments: {len(same)} were identical (train loss equal to the last digit)"
+        f"experiments ({per_machine}; runs stored before hosts were recorded count as one 'unrecorded' "
+        f"machine): {len(same)} were identical (train loss equal to the last digit)"
     )
     if not diff.empty:
         gap = (diff["a"] - diff["b"]).abs() * 100
@@ -142,7 +152,7 @@ def build(out: Path, df: pd.DataFrame, pair_across: bool = False) -> tuple[str, 
         "\n".join(f"- {claimsmod.fmt(v)}" for v in learned) if learned else "Nothing decided yet.",
         "\n",
     ]
-    text = "".join(head) + "".join(body)
+    text = "".join(head) + recipe.block(out, df) + "".join(body)
     (out / "README.md").write_text(text)
     (out / "claims.md").write_text(claimsmod.table(verdicts_all))
     return text, verdicts_all

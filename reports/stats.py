@@ -164,7 +164,9 @@ def replicates(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     loss equal to the last digit). On one machine a run is deterministic; across machines the CPU
     kernels round differently, and a few epochs amplify that into differences the size of a seed's."""
     cols = [schema.TAG_CONFIG_ID, "seed", "experiment_a", "experiment_b", "a", "b", "identical"]
+    cols += ["machine_a", "machine_b"]
     runs = df.dropna(subset=[metric]).sort_values("start_time")
+    runs = runs.assign(_machine=machine(runs))
     rows = []
     for (cid, seed), g in runs.groupby([schema.TAG_CONFIG_ID, "seed"]):
         g = g.drop_duplicates("experiment")
@@ -173,5 +175,6 @@ def replicates(df: pd.DataFrame, metric: str) -> pd.DataFrame:
         ra = g.iloc[0]
         for _, rb in g.iloc[1:].iterrows():
             same = bool(ra[schema.TRAIN_LOSS] == rb[schema.TRAIN_LOSS]) and bool(ra[metric] == rb[metric])
-            rows.append([cid, seed, ra["experiment"], rb["experiment"], ra[metric], rb[metric], same])
+            where = [ra["_machine"], rb["_machine"]]
+            rows.append([cid, seed, ra["experiment"], rb["experiment"], ra[metric], rb[metric], same, *where])
     return pd.DataFrame(rows, columns=cols)

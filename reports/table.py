@@ -277,7 +277,25 @@ def update_summary_run(uri: str, name: str, metric: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         files["summary.png"] = Path(d) / "summary.png"
         plot(rep.summary, metric, files["summary.png"], title=name)
+        files.update(sweep_plot_files(rep, metric, Path(d)))
         save_summary_run(uri, name, files)
+
+
+def sweep_plot_files(rep: Report, metric: str, folder: Path) -> dict[str, Path]:
+    """The parallel-coordinates and importance plots where the sweep varies enough to draw them."""
+    from .sweep_plots import PlotRefused, plot_importance, plot_parallel
+
+    out = {}
+    for name, draw in (
+        ("parallel.png", lambda p: plot_parallel(rep.summary, rep.runs, metric, p)),
+        ("importance.png", lambda p: plot_importance(rep.runs, metric, p)),
+    ):
+        try:
+            draw(folder / name)
+            out[name] = folder / name
+        except PlotRefused:
+            pass
+    return out
 
 
 def save_summary_run(uri: str, name: str, files: dict[str, str | Path]) -> str:

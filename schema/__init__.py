@@ -83,6 +83,19 @@ TAG_STOPPED = "stopped_early"  # "true" when a scheduler stopped the trial befor
 TAG_EPOCHS = "epochs_reached"
 TAG_COMPILED = COMPILED  # "true" when torch.compile'd kernels ran, "false" for eager
 TAG_SUMMARY = "compsweep.summary"
+TAG_PARENT = "compsweep.parent"  # "true" on a config's parent run (its seeds' runs are its children)
+TAG_MLFLOW_PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag, on each seed's run
+N_SEEDS = "n_seeds"  # a parent's metric: its finished children (distinct seeds)
+SEED_STATS = ("mean", "std", "delta", "delta_ci_low", "delta_ci_high")
+
+
+def seed_stat(stat: str, metric: str) -> str:
+    """A parent run's metric over its children's final values: mean_val_acc, delta_ci_low_val_acc."""
+    if stat not in SEED_STATS:
+        raise KeyError(f"seed statistic {stat!r}: one of {', '.join(SEED_STATS)}")
+    return f"{stat}_{metric}"
+
+
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs
 DESCRIBE = ("method", "bits", "split_bits", "prune_ratio", "iters")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import EXPERIMENT_KIND, TAG_CONFIG_ID, default_tracking_uri  # noqa: F401 (re-exported)
+from . import EXPERIMENT_KIND, TAG_CONFIG_ID, TAG_PARENT, default_tracking_uri  # noqa: F401 (re-exported)
 
 
 def client(uri: str):
@@ -32,7 +32,7 @@ def experiment_id(uri: str, name: str, create: bool = True) -> str | None:
 
 
 def search(uri: str, name: str, status: str | None = "FINISHED") -> list:
-    """Trial runs (those with a config_id tag; summary runs left out) of an experiment."""
+    """Trial runs (those with a config_id tag; summary and parent runs left out) of an experiment."""
     c = client(uri)
     exp = c.get_experiment_by_name(name)
     if exp is None:
@@ -41,7 +41,17 @@ def search(uri: str, name: str, status: str | None = "FINISHED") -> list:
     runs, token = [], None
     while True:
         page = c.search_runs([exp.experiment_id], flt, max_results=1000, page_token=token)
-        runs += [r for r in page if TAG_CONFIG_ID in r.data.tags]
+        runs += [r for r in page if TAG_CONFIG_ID in r.data.tags and TAG_PARENT not in r.data.tags]
         token = page.token
         if not token:
             return runs
+
+
+def parents(uri: str, name: str) -> dict[str, str]:
+    """config_id -> the run id of the config's parent run, in an experiment."""
+    c = client(uri)
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        return {}
+    found = c.search_runs([exp.experiment_id], f"tags.`{TAG_PARENT}` = 'true'", max_results=10000)
+    return {r.data.tags[TAG_CONFIG_ID]: r.info.run_id for r in found if TAG_CONFIG_ID in r.data.tags}

@@ -87,6 +87,9 @@ def cases(d, fm, glue):
         (["single", "--task", "fashion_mnist", "--root", str(fm), "--placement", ""], "placement=''"),
         (["single", "--task", "sst2", "--root", str(fm)], "SST-2/train.tsv"),
         (["single", "--task", "fashion_mnist", "--quant", "8", "--prune", "0.5"], "--prune cannot be combined"),
+        (["single", "--task", "fashion_mnist", "--root", str(fm), "--eval-every", "0"], "eval_every=0"),
+        (["single", "--task", "rotten_tomatoes", "--recipe", "finetune"], "recipe='finetune': a CV setting"),
+        (["run", "--space", "demo", "--name", "x", "--eval-every", "-3", "--dry-run"], "eval_every=-3"),
     ]
     # placements
     for placement, msg in [

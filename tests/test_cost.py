@@ -103,3 +103,26 @@ def test_time_to_accuracy_plot_draws_one_curve_per_config_with_curves(tmp_path):
     assert steps.tolist() == [5, 10] and values.shape == (5, 2) and values[:, 0].mean() == pytest.approx(0.52)
     assert plot_tta(rep.summary, rep.runs, "val_acc", LINKS[0], tmp_path / "tta.png") == 2  # topk has none
     assert (tmp_path / "tta.png").stat().st_size > 10_000
+
+
+def test_importance_is_refused_in_one_line_with_fewer_than_two_varying_params():
+    from reports.sweep_plots import PlotRefused, importances, params_table
+
+    df = noisy_store()  # none, uniform:b=8, topk:r=0.2: method, and the bits the spec stands for
+    df["bits"] = "8"
+    df["prune_ratio"] = np.where(df["fwd"] == "topk:r=0.2", "0.2", "")
+    assert list(params_table(df).columns) == ["bwd", "method", "prune_ratio"]
+    assert set(importances(df, "val_acc")) == {"bwd", "method", "prune_ratio"}
+    one = df[df["fwd"] != "topk:r=0.2"].copy()
+    one["config_json"] = one["config_json"].map(lambda c: json.dumps({**json.loads(c), "bwd": "none"}))
+    with pytest.raises(PlotRefused, match=r"--plot-importance: 1 param\(s\) vary across the runs"):
+        importances(one, "val_acc")
+
+
+def test_eta_spreads_the_remaining_trials_over_the_concurrency():
+    from tuning.progress import eta_s
+
+    assert eta_s([], 5, [], 1) is None
+    # 4 left at a median of 60 s, two running for 30 s and 90 s (counted as 30 + 60 done), 2 at once
+    assert eta_s([50.0, 60.0, 70.0], 4, [30.0, 90.0], 2) == pytest.approx((4 * 60 - 90) / 2)
+    assert eta_s([60.0], 0, [], 1) == 0.0

@@ -332,9 +332,10 @@ def test_replicates_pair_each_repeat_with_the_first_run():
     assert rep["identical"].tolist() == [True, False, True, False]
     worst = rep.loc[(rep["a"] - rep["b"]).abs().idxmax()]
     assert (worst["seed"], worst["experiment_b"], worst["b"]) == (0, "e3", 0.60)
-    assert "4 (config, seed) pairs finished in two experiments: 2 were identical" in page._reproducibility(
-        pd.concat([a, b, c], ignore_index=True)
-    )
+    c["host"] = "other"  # e3 ran on another machine: the paragraph counts per machine
+    text = page._reproducibility(pd.concat([a, b, c], ignore_index=True))
+    assert "4 (config, seed) pairs finished in two experiments (on one machine: 2 of 2 identical; " in text
+    assert "on two machines: 0 of 2 identical;" in text and "2 were identical" in text
     assert page._reproducibility(a) == ""  # no repeats, no paragraph
 
 

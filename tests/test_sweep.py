@@ -63,7 +63,8 @@ def runs(d: Path, name: str, status="FINISHED"):
     if exp is None:
         return []
     flt = f"attributes.status = '{status}'" if status else ""
-    return [r for r in c.search_runs([exp.experiment_id], flt, max_results=1000) if "config_id" in r.data.tags]
+    found = c.search_runs([exp.experiment_id], flt, max_results=1000)
+    return [r for r in found if "config_id" in r.data.tags and "compsweep.parent" not in r.data.tags]
 
 
 def all_runs(d: Path, name: str):
@@ -128,7 +129,8 @@ def test_sweep_report_best_rerun(env):
     assert len(by_cfg) == 2 and all(len(v) == 2 for v in by_cfg.values())
 
     every = len(all_runs(d, "s1"))  # the trials and the sweep's one summary run
-    assert every == 5 and len([r for r in all_runs(d, "s1") if "compsweep.summary" in r.data.tags]) == 1
+    assert every == 7 and len([r for r in all_runs(d, "s1") if "compsweep.summary" in r.data.tags]) == 1
+    check_parents(d, "s1", {})  # 4 runs, a summary run and a parent per config
     rep = cli(d, "report", "--name", "s1", "--format", "json")
     assert rep.returncode == 0, rep.stderr
     for _ in range(2):
@@ -188,6 +190,69 @@ def test_sweep_report_best_rerun(env):
     assert len([r for r in all_runs(d, "s1") if "compsweep.summary" in r.data.tags]) == 1  # updated in place
     again = cli(d, "rerun", "--name", "s1", "--top", "1", "--seeds", "3")
     assert "already have seeds" in again.stdout and len(runs(d, "s1")) == 5
+    check_parents(d, "s1", {top[0]["config_id"]: 3})
+    check_parents_over_rest(d, "s1")
+
+
+def parent_runs(d: Path, name: str) -> dict:
+    return {r.data.tags["config_id"]: r for r in all_runs(d, name) if r.data.tags.get("compsweep.parent") == "true"}
+
+
+def check_parents(d: Path, name: str, n_seeds: dict):
+    """One parent per config, holding the report's seed statistics; every seed's run its child."""
+    parents = parent_runs(d, name)
+    recs = json.loads(cli(d, "report", "--name", name, "--format", "json").stdout)
+    assert set(parents) == {rec["config_id"] for rec in recs}
+    for rec in recs:
+        m = parents[rec["config_id"]].data.metrics
+        assert m["mean_val_acc"] == pytest.approx(rec["val_acc_mean"]) and m["n_seeds"] == rec["n"]
+        assert m["std_val_acc"] == pytest.approx(rec["val_acc_std"])
+        assert parents[rec["config_id"]].info.status == "FINISHED"
+    for cid, n in n_seeds.items():
+        assert parents[cid].data.metrics["n_seeds"] == n
+    for r in runs(d, name):
+        assert r.data.tags["mlflow.parentRunId"] == parents[r.data.tags["config_id"]].info.run_id
+
+
+def check_parents_over_rest(d: Path, name: str):
+    """The same parents as a real `mlflow server` serves them over its REST API."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mlflow = Path(sys.executable).parent / "mlflow"
+    server = subprocess.Popen(
+        [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{d / 'mlflow.db'}", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"{base}/experiments/get-by-name?experiment_name={name}") as r:
+            exp_id = json.load(r)["experiment"]["experiment_id"]
+        body = {"experiment_ids": [exp_id], "filter": "tags.`compsweep.parent` = 'true'", "max_results": 100}
+        req = urllib.request.Request(
+            f"{base}/runs/search", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(req) as r:
+            served = json.load(r)["runs"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    local = parent_runs(d, name)
+    assert len(served) == len(local)
+    for run in served:
+        tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+        metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+        assert metrics["mean_val_acc"] == pytest.approx(local[tags["config_id"]].data.metrics["mean_val_acc"])
 
 
 def test_failing_trial_is_failed_and_others_finish(env):
@@ -310,13 +375,13 @@ def test_explore_optuna_with_asha(env):
 
     d, root = env
     r = cli(
-        d, "run", "--space", "explore", "--root", str(root), "--num-samples", "4", "--seeds", "1", "--name", "x1",
+        d, "run", "--space", "explore", "--root", str(root), "--num-samples", "8", "--seeds", "1", "--name", "x1",
         "--asha", "--max-concurrent", "1", "--model", "mobilenet_v2", "--epochs", "2", "--limit-train", "32",
         "--limit-val", "16", "--batch-size", "16",
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     done = sorted(runs(d, "x1", status=None), key=lambda x: x.info.start_time)
-    assert len(done) == 4 and all(x.data.tags["space"] == "explore" for x in done)
+    assert len(done) == 8 and all(x.data.tags["space"] == "explore" for x in done)
     c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
     seen = []
     for x in done:  # one trial at a time: the rung's records are the earlier trials' epoch-1 values
@@ -327,6 +392,14 @@ def test_explore_optuna_with_asha(env):
         seen.append(first)
         assert x.data.tags["stopped_early"] == ("true" if stop else "false"), (seen, x.data.tags)
         assert x.data.tags["epochs_reached"] == ("1" if stop else "2")
+    plots = cli(
+        d, "report", "--name", "x1", "--include-stopped", "--metric", "train_loss",
+        "--plot-parallel", str(d / "par.png"),
+        "--plot-importance", str(d / "imp.png"),
+    )  # fmt: skip (train_loss: 16 validation images give too few distinct accuracies to attribute)
+    assert plots.returncode == 0, plots.stderr
+    assert (d / "par.png").stat().st_size > 10_000 and (d / "imp.png").stat().st_size > 10_000
+    assert "importance plot written" in plots.stderr and "method" in plots.stderr
 
 
 def test_long_and_short_form_of_a_spec_are_one_config(env):

@@ -13,7 +13,7 @@ import torch
 
 import compression
 
-from . import placement, task
+from . import family, placement, task
 from .common import ConfigError
 from .runtime import check_names
 
@@ -67,6 +67,7 @@ def meta_model(config: dict) -> torch.nn.Module:
 
 def check(config: dict) -> None:
     t = task(config.get("task"))
+    family(t.name).resolve(config)  # the family's own key checks (recipe, eval_every)
     check_specs(config)
     check_names(config.get("device"), config.get("precision"))  # the trial's own check (a GPU is the CLI's)
     cuts = check_placement(config)

@@ -130,6 +130,9 @@ def resolve_config(config: dict, defaults: dict, family: str, model_key: str) ->
     t = task(config.get("task") or defaults["task"])
     if t.family != family:
         raise ConfigError(f"task={t.name!r}: a {t.family} task, not one of the {family} family")
+    every = config.get("eval_every")
+    if every is not None and (not isinstance(every, int) or isinstance(every, bool) or every < 1):
+        raise ConfigError(f"eval_every={every!r}: steps between validations, a whole number of at least 1")
     base = {**defaults, model_key: t.model, "placement": t.placement}
     return {**base, **{k: v for k, v in config.items() if v is not None}}
 

@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,43 +127,12 @@ class Plan:
     max_epochs: int = 1
     retries: int = 0  # FailureConfig(max_failures): resumes a trial whose worker died
     objectives: list[tuple[str, str]] | None = None  # Optuna multi-objective: [(metric, mode), ...]
+    verbose: int = 0  # Ray Tune's own reporting (1: its trial table)
+    after_trial: Callable[[], None] | None = None  # after each trial ends (e.g. the parents' statistics)
 
     @property
     def planned(self) -> int:
         return len(self.trials) if self.trials is not None else self.num_samples
-
-
-def _progress_callback(total: int, metric: str):
-    from ray.tune import Callback
-
-    from .tracking import trial_config
-
-    class Progress(Callback):
-        def __init__(self):
-            self.done = 0
-
-        def _line(self, trial, what: str):
-            self.done += 1
-            cfg = trial_config(trial.config)
-            last = trial.last_result or {}
-            value = last.get(metric)
-            shown = f"{metric}={value:.4f}" if isinstance(value, (int, float)) else ""
-            print(
-                f"[{self.done}/{total}] {what:8s} {cfg.get('fwd')} @ {cfg.get('placement')} "
-                f"seed={cfg.get('seed')} {shown}",
-                flush=True,
-            )
-
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            from .tracking import TRIAL_ERROR
-
-            failed = TRIAL_ERROR in (trial.last_result or {})
-            self._line(trial, "FAILED" if failed else "done")
-
-        def on_trial_error(self, iteration, trials, trial, **info):
-            self._line(trial, "FAILED")
-
-    return Progress()
 
 
 def _init_ray(plan: Plan) -> None:
@@ -251,14 +221,15 @@ def _new_tuner(plan: Plan, trainable, sweep_id: str):
 
     from schema.store import experiment_id
 
+    from .progress import Progress
     from .tracking import MlflowTrialLogger
 
     experiment_id(plan.tracking_uri, plan.name)  # create it from the driver, once
     callbacks = [
-        MlflowTrialLogger(plan.tracking_uri, plan.name, {TAG_SWEEP: sweep_id, TAG_SPACE: plan.space}),
-        _progress_callback(plan.planned, plan.metric),
+        MlflowTrialLogger(plan.tracking_uri, plan.name, {TAG_SWEEP: sweep_id, TAG_SPACE: plan.space}, plan.after_trial),
     ]
     concurrent = _concurrency(plan)
+    callbacks.append(Progress(plan.planned, plan.metric, concurrent))
     param_space, search_alg, num_samples = _search(plan, concurrent)
     scheduler = None
     if plan.asha:
@@ -279,7 +250,7 @@ def _new_tuner(plan: Plan, trainable, sweep_id: str):
             name=sweep_id,
             storage_path=plan.storage,
             callbacks=callbacks,
-            verbose=0,
+            verbose=plan.verbose,  # Ray's trial table: off unless -v
             failure_config=FailureConfig(max_failures=plan.retries),
             checkpoint_config=CheckpointConfig(num_to_keep=1),
         ),

@@ -39,21 +39,26 @@ def curve_metrics(curve: dict | None, ts: int, after: int) -> list:
 class MlflowTrialLogger(Callback):
     """Logs each trial as one MLflow run, from the driver, in batches."""
 
-    def __init__(self, uri: str, experiment: str, tags: dict[str, str]):
+    def __init__(self, uri: str, experiment: str, tags: dict[str, str], after_trial=None):
         self.uri, self.experiment, self.tags = uri, experiment, tags
+        self.after_trial = after_trial  # called (no arguments) after each trial ends
         self._runs: dict[str, str] = {}
+        self._parents: dict[str, str] = {}  # config_id -> parent run id
         self._logged_facts: set[str] = set()
         self._curve_logged: dict[str, int] = {}  # run id -> last global step logged as history
         self._client = None
         self._exp_id = None
 
     def __getstate__(self):  # pickled with the Tuner: keep only what rebuilds the rest
-        return {"uri": self.uri, "experiment": self.experiment, "tags": self.tags, "_runs": self._runs}
+        keep = ("uri", "experiment", "tags", "after_trial", "_runs")
+        return {k: self.__dict__[k] for k in keep}
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("after_trial", None)
         self._logged_facts = set()
         self._curve_logged = {}
+        self._parents = {}
         self._client = None
         self._exp_id = None
 
@@ -91,6 +96,7 @@ class MlflowTrialLogger(Callback):
                 schema.TAG_TRIAL: trial.trial_id,
                 schema.TAG_PLACEMENT: str(cfg.get("placement")),
             }
+            tags[schema.TAG_MLFLOW_PARENT] = self.parent_for(cfg, tags[schema.TAG_CONFIG_ID])
             run = c.create_run(self._exp_id, tags=tags, run_name=f"{cfg.get('fwd')} seed {cfg.get('seed')}")
             run_id = run.info.run_id
             params = [Param(k, v) for k, v in schema.config_params(cfg).items()]
@@ -98,6 +104,44 @@ class MlflowTrialLogger(Callback):
                 c.log_batch(run_id, params=params[i : i + 100])
         self._runs[trial.trial_id] = run_id
         return run_id
+
+    def parent_for(self, cfg: dict, cid: str) -> str:
+        """The config's parent run: found by its config_id (a resumed sweep or a rerun finds
+        the one made before), else made, with the config's params and a readable name."""
+        from mlflow.entities import Param
+
+        if cid in self._parents:
+            return self._parents[cid]
+        c = self.c
+        flt = f"tags.`{schema.TAG_PARENT}` = 'true' and tags.{schema.TAG_CONFIG_ID} = '{cid}'"
+        found = c.search_runs([self._exp_id], flt, max_results=1)
+        if found:
+            self._parents[cid] = found[0].info.run_id
+            return self._parents[cid]
+        tags = {
+            **schema.describe(cfg),
+            schema.TAG_PARENT: "true",
+            schema.TAG_CONFIG_ID: cid,
+            schema.TAG_TASK: str(cfg.get("task")),
+            schema.TAG_PLACEMENT: str(cfg.get("placement")),
+        }
+        run = c.create_run(self._exp_id, tags=tags, run_name=parent_name(cfg))
+        shown = {k: v for k, v in schema.config_params(cfg).items() if k != schema.TAG_SEED}
+        params = [Param(k, v) for k, v in shown.items()]
+        for i in range(0, len(params), 100):
+            c.log_batch(run.info.run_id, params=params[i : i + 100])
+        self._parents[cid] = run.info.run_id
+        return run.info.run_id
+
+    def _after(self) -> None:
+        """The plan's hook after a trial ended (the parents' seed statistics); a failing hook
+        is reported and the sweep goes on."""
+        if self.after_trial is None:
+            return
+        try:
+            self.after_trial()
+        except Exception as e:  # noqa: BLE001 - bookkeeping must not stop a sweep
+            print(f"warning: updating the parent runs failed: {type(e).__name__}: {e}", flush=True)
 
     # --- ray.tune.Callback hooks --------------------------------------
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -149,6 +193,7 @@ class MlflowTrialLogger(Callback):
         if TRIAL_ERROR in last:
             self.c.set_tag(run_id, schema.TAG_ERROR, str(last[TRIAL_ERROR])[:5000])
             self.c.set_terminated(run_id, "FAILED")
+            self._after()
             return
         reached = int(last.get(schema.EPOCH, 0) or 0)
         planned = int(trial_config(trial.config).get("epochs", reached) or reached)
@@ -159,6 +204,7 @@ class MlflowTrialLogger(Callback):
         ]
         self.c.log_batch(run_id, tags=tags)
         self.c.set_terminated(run_id, "FINISHED")
+        self._after()
 
     def on_trial_error(self, iteration, trials, trial, **info):
         run_id = self.run_for(trial)
@@ -168,6 +214,14 @@ class MlflowTrialLogger(Callback):
         lines = [ln for ln in err.strip().splitlines() if ln.strip()]
         self.c.set_tag(run_id, schema.TAG_ERROR, (lines[-1] if lines else "unknown error")[:5000])
         self.c.set_terminated(run_id, "FAILED")
+        self._after()
+
+
+def parent_name(cfg: dict) -> str:
+    """A config in a few words: `sortquant:b=2,s=2 / first:1,last:1` (with a backward that is
+    not the default, and the task)."""
+    bwd = f" bwd {cfg['bwd']}" if cfg.get("bwd") else ""
+    return f"{cfg.get('fwd', 'none')}{bwd} / {cfg.get('placement') or 'default cut'} ({cfg.get('task')})"
 
 
 def trial_config(config: dict) -> dict:
