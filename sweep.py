@@ -15,7 +15,7 @@ from cli import SUBCOMMANDS, UsageError, fail
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="sweep.py", description=__doc__.strip().splitlines()[0])
-    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}")
+    sub = p.add_subparsers(dest="command", metavar="{" + ",".join(n.replace("_", "-") for n in SUBCOMMANDS) + "}")
     for name in SUBCOMMANDS:
         importlib.import_module(f"cli.{name}").register(sub)
     return p

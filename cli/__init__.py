@@ -10,7 +10,7 @@ import sys
 
 import schema
 
-SUBCOMMANDS = ("run", "report", "best", "rerun", "single", "spaces", "bench", "results")
+SUBCOMMANDS = ("run", "report", "best", "rerun", "single", "spaces", "bench", "results", "link_check")
 
 
 class UsageError(Exception):

@@ -90,6 +90,9 @@ def cases(d, fm, glue):
         (["single", "--task", "fashion_mnist", "--root", str(fm), "--eval-every", "0"], "eval_every=0"),
         (["single", "--task", "rotten_tomatoes", "--recipe", "finetune"], "recipe='finetune': a CV setting"),
         (["run", "--space", "demo", "--name", "x", "--eval-every", "-3", "--dry-run"], "eval_every=-3"),
+        (["link-check", "--family", "gpu"], "--family 'gpu'"),
+        (["link-check", "--link", "fast"], "--link 'fast'"),
+        (["link-check", "--method", "uniform:b=99"], "b=99"),
     ]
     # placements
     for placement, msg in [

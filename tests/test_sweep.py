@@ -393,9 +393,17 @@ def test_explore_optuna_with_asha(env):
         assert x.data.tags["stopped_early"] == ("true" if stop else "false"), (seen, x.data.tags)
         assert x.data.tags["epochs_reached"] == ("1" if stop else "2")
     plots = cli(
-        d, "report", "--name", "x1", "--include-stopped", "--metric", "train_loss",
-        "--plot-parallel", str(d / "par.png"),
-        "--plot-importance", str(d / "imp.png"),
+        d,
+        "report",
+        "--name",
+        "x1",
+        "--include-stopped",
+        "--metric",
+        "train_loss",
+        "--plot-parallel",
+        str(d / "par.png"),
+        "--plot-importance",
+        str(d / "imp.png"),
     )  # fmt: skip (train_loss: 16 validation images give too few distinct accuracies to attribute)
     assert plots.returncode == 0, plots.stderr
     assert (d / "par.png").stat().st_size > 10_000 and (d / "imp.png").stat().st_size > 10_000

@@ -7,6 +7,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -203,24 +204,30 @@ def train_epoch(
     return out
 
 
-def fit(
-    model: torch.nn.Module,
-    epochs: int,
-    steps_per_epoch: int,
-    batches: Callable[[], Iterable[tuple[Any, torch.Tensor, torch.Tensor]]],
-    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor],
-    evaluate: Callable[[], dict[str, float]],
-    optimizer: torch.optim.Optimizer,
-    scheduler,
-    boundaries: list[Boundary],
-    gen: torch.Generator,
-    report: Callable[[dict], None],
-    state_io: StateIO | None = None,
-    progress: bool = False,
-    facts: dict | None = None,
-    runtime=None,
-    eval_every: int | None = None,
-) -> dict:
+@dataclass
+class Loop:
+    """Everything a family's fine-tune hands the epoch loop: the model and its boundaries, the
+    batches (a callable giving one epoch of (inputs, labels, example ids)), the loss, the
+    evaluation, the optimizer and scheduler, the data generator, the run's facts and runtime.
+    ``fit`` trains it; a pipeline stage (``benchmarks.pipeline``) drives the same parts."""
+
+    model: torch.nn.Module
+    epochs: int
+    steps_per_epoch: int
+    batches: Callable[[], Iterable[tuple[Any, torch.Tensor, torch.Tensor]]]
+    loss_fn: Callable[[Any, torch.Tensor], torch.Tensor]
+    evaluate: Callable[[], dict[str, float]]
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    boundaries: list[Boundary]
+    gen: torch.Generator
+    facts: dict
+    runtime: Any = None
+    eval_every: int | None = None
+    progress: bool = False
+
+
+def fit(loop: Loop, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
     """The epoch loop both fine-tunes share: resume from a checkpoint, train, evaluate (at
     every epoch's end and at ``eval_points``, into schema.CURVE), checkpoint, report (every
     epoch's metrics with the run's ``facts``: schema.FACTS); the boundaries are detached at
@@ -229,34 +236,36 @@ def fit(
 
     from .placement import detach
 
-    parts = (model, boundaries, optimizer, scheduler, gen, runtime)
+    lp, runtime, steps_per_epoch = loop, loop.runtime, loop.steps_per_epoch
+    parts = (lp.model, lp.boundaries, lp.optimizer, lp.scheduler, lp.gen, runtime)
     saved = state_io.load() if state_io else None
     start, metrics = restore(saved, *parts) if saved else (1, {})
-    points = eval_points(epochs * steps_per_epoch, eval_every)
+    points = eval_points(lp.epochs * steps_per_epoch, lp.eval_every)
     curve = {k: list(v) for k, v in metrics.get(CURVE, {}).items()}
-    for epoch in range(start, epochs + 1):
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{epochs}", disable=not progress)
-        last, metrics = metrics, {EPOCH: epoch, **(facts or {})}
+    for epoch in range(start, lp.epochs + 1):
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{lp.epochs}", disable=not lp.progress)
+        last, metrics = metrics, {EPOCH: epoch, **lp.facts}
         warmup = 1 if epoch == start and steps_per_epoch > 1 else 0  # the first batch compiles
         if runtime is not None:
             runtime.reset_peak()
-        on_step = _evaluator(model, evaluate, boundaries, curve, points, (epoch - 1) * steps_per_epoch, steps_per_epoch)
-        epoch_args = (optimizer, scheduler, boundaries, bar, warmup, runtime, on_step)
-        metrics.update(train_epoch(model, batches(), loss_fn, *epoch_args))
+        offset = (epoch - 1) * steps_per_epoch
+        on_step = _evaluator(lp.model, lp.evaluate, lp.boundaries, curve, points, offset, steps_per_epoch)
+        epoch_args = (lp.optimizer, lp.scheduler, lp.boundaries, bar, warmup, runtime, on_step)
+        metrics.update(train_epoch(lp.model, lp.batches(), lp.loss_fn, *epoch_args))
         metrics.update(run_bytes(metrics, last, epoch))
-        metrics.update(evaluate())
+        metrics.update(lp.evaluate())
         add_point(curve, epoch * steps_per_epoch, metrics)
         metrics[CURVE] = {k: list(v) for k, v in curve.items()}
         if runtime is not None:
             metrics[schema.PEAK_MEM_MB] = runtime.peak_mem_mb()
-        if epoch == epochs:
-            metrics.update(evaluate_clean(evaluate, boundaries, metrics))
+        if epoch == lp.epochs:
+            metrics.update(evaluate_clean(lp.evaluate, lp.boundaries, metrics))
         bar.close()
         if state_io:
             state_io.save(checkpoint(epoch, metrics, *parts))
         schema.check_reported(metrics)
         report(metrics)
-    detach(boundaries)
+    detach(lp.boundaries)
     return metrics
 
 

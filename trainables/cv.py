@@ -19,6 +19,7 @@ from schema import VAL_ACC
 from . import placement, task
 from .common import (
     ConfigError,
+    Loop,
     StateIO,
     fit,
     fixed_subset,
@@ -235,7 +236,8 @@ def optimizer(model: nn.Module, cfg: dict, total_steps: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
+def loop(config: dict) -> Loop:
+    """The run's parts (model, batches, loss, evaluation, optimizer...) for ``fit``."""
     cfg, (x_tr, y_tr, x_va, y_va), model, boundaries, rt = prepare(config)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
     gen = seed_everything(int(cfg["seed"]))
@@ -255,21 +257,11 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
         with rt.autocast():
             return F.cross_entropy(model(x), y)
 
-    return fit(
-        model,
-        epochs,
-        steps_per_epoch,
-        batches,
-        loss_fn,
-        lambda: evaluate(model, x_va, y_va, image_size, bs, rt),
-        opt,
-        sched,
-        boundaries,
-        gen,
-        report,
-        state_io,
-        bool(cfg["progress"]),
-        run_facts(cfg, task(cfg["task"]), boundaries, rt),
-        rt,
-        cfg["eval_every"],
-    )
+    facts = run_facts(cfg, task(cfg["task"]), boundaries, rt)
+    evaluation = lambda: evaluate(model, x_va, y_va, image_size, bs, rt)  # noqa: E731
+    return Loop(model, epochs, steps_per_epoch, batches, loss_fn, evaluation, opt, sched, boundaries, gen, facts,
+                rt, cfg["eval_every"], bool(cfg["progress"]))  # fmt: skip
+
+
+def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
+    return fit(loop(config), report, state_io)

@@ -18,6 +18,7 @@ from schema import VAL_ACC, VAL_MAJORITY
 from . import placement, task
 from .common import (
     ConfigError,
+    Loop,
     StateIO,
     fit,
     fixed_subset,
@@ -173,7 +174,8 @@ def evaluate(model, val: Packed, batch_size: int, scores: dict, rt=None) -> dict
     return out
 
 
-def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
+def loop(config: dict) -> Loop:
+    """The run's parts (model, batches, loss, evaluation, optimizer...) for ``fit``."""
     from transformers import get_polynomial_decay_schedule_with_warmup
 
     cfg, (train_set, val_set), model, boundaries, rt = prepare(config)
@@ -203,21 +205,10 @@ def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None
 
     t = task(cfg["task"])
     extra = t.data_metrics(cfg["root"]) if t.data_metrics else {}
-    return fit(
-        model,
-        epochs,
-        steps_per_epoch,
-        batches,
-        loss_fn,
-        lambda: {**evaluate(model, val_set, bs, t.scores, rt), **extra},
-        opt,
-        sched,
-        boundaries,
-        gen,
-        report,
-        state_io,
-        bool(cfg["progress"]),
-        run_facts(cfg, t, boundaries, rt),
-        rt,
-        cfg["eval_every"],
-    )
+    evaluation = lambda: {**evaluate(model, val_set, bs, t.scores, rt), **extra}  # noqa: E731
+    return Loop(model, epochs, steps_per_epoch, batches, loss_fn, evaluation, opt, sched, boundaries, gen,
+                run_facts(cfg, t, boundaries, rt), rt, cfg["eval_every"], bool(cfg["progress"]))  # fmt: skip
+
+
+def train(config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict:
+    return fit(loop(config), report, state_io)

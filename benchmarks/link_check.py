@@ -1,0 +1,292 @@
+"""sweep.py link-check: the link model against a real shaped link.
+
+For each method, the CV and NLP defaults run as a real pipeline (``benchmarks.pipeline``: one
+process per stage over TCP) inside a network namespace this command creates (``unshare --net``;
+loopback at MTU 1500, ``tcp_slow_start_after_idle`` off). A phase without shaping measures the
+pipeline's own step time and its bytes; then, per link, Linux traffic control shapes loopback
+(``tc``: tbf at the rate, netem at the one-way delay) and a phase measures the step time again.
+The estimate for a link is the unshaped step time + the same run's bytes at the link's rate +
+2 x delay x cuts (each cut crossed once each way per step), the link model of ``reports.link``
+with the pipeline's own compute. ``ratio`` = measured / estimated; ``goodput_mbit`` is what a
+bulk TCP transfer gets through the shaped loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+METHODS = ("none", "uniform:b=8", "sortquant:b=2,s=2", "topk:r=0.2", "delta:b=3")
+INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
+
+
+@dataclass
+class Phase:
+    step_s: float  # median step time
+    bytes: float  # per step, all cuts, both directions
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def run_pipeline(
+    config: dict, steps: list[int], between=None, host: str = "127.0.0.1", delays: list[float] | None = None
+) -> dict:
+    """One process per stage on this host; phases of ``steps[i]`` steps, ``between(i)`` called
+    before phase i (the shaping). Returns rank 0's step times and every stage's bytes per phase,
+    and the last stage's losses."""
+    from trainables import family
+
+    fam = family(config["task"])
+    stages = len(placement_terms(fam.resolve(config)["placement"])) + 1
+    ports = free_ports(stages)
+    cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stages", str(stages), "--config", json.dumps(config)]
+    procs = []
+    for r in reversed(range(stages)):  # the listeners first
+        args = [*cmd, "--rank", str(r)]
+        if r > 0:
+            args += ["--listen", f"{host}:{ports[r]}"]
+        if r < stages - 1:
+            args += ["--connect", f"{host}:{ports[r + 1]}"]
+        procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+    procs.reverse()
+    first, out = procs[0], {"step_s": [], "bytes": [], "losses": []}
+    try:
+        for i, n in enumerate(steps):
+            if between is not None:
+                between(i)
+            delay = delays[i] if delays else 0.0
+            first.stdin.write(f"run {n} {delay}\n")
+            first.stdin.flush()
+            line = json.loads(first.stdout.readline())
+            out["step_s"].append(line["step_s"])
+            out["bytes"].append(line["bytes"])
+        first.stdin.write("quit\n")
+        first.stdin.close()
+        for p in procs[1:]:
+            rec = json.loads(p.stdout.readline())
+            for i, ph in enumerate(rec["phases"][: len(steps)]):
+                out["bytes"][i] += ph["bytes"]
+            if rec["losses"] and rec["losses"][-1] is not None:
+                out["losses"] = rec["losses"]
+    finally:
+        for p in procs:
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"a pipeline stage failed (exit codes {[p.returncode for p in procs]})")
+    return out
+
+
+def placement_terms(placement: str) -> list[str]:
+    return [t for t in placement.split(",") if t.strip()]
+
+
+def simulate(config: dict, n: int) -> list[float]:
+    """The one-process run of the same config: the losses of its first n steps (Boundary)."""
+    from trainables import family
+    from trainables.common import train_step
+
+    loop = family(config["task"]).loop(config)
+    losses, data = [], loop.batches()
+    while len(losses) < n:
+        try:
+            x, y, ids = next(data)
+        except StopIteration:
+            data = loop.batches()
+            continue
+        losses.append(train_step(loop.loss_fn, x, y, ids, loop.optimizer, loop.scheduler, loop.boundaries))
+    return losses
+
+
+# ---------------------------------------------------------------- the shaped link
+def missing_tools() -> str | None:
+    """What this machine lacks to shape a link in a namespace of its own, or None."""
+    if os.geteuid() != 0:
+        return "link-check: needs root (it creates a network namespace and shapes it with tc); run it as root"
+    for tool in ("unshare", "tc", "ip"):
+        if shutil.which(tool) is None:
+            return f"link-check: no `{tool}` on PATH (Debian: util-linux for unshare, iproute2 for tc and ip)"
+    return None
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+def prepare_namespace() -> None:
+    """Inside the new namespace: loopback up at MTU 1500, TCP keeping its window when idle."""
+    sh("ip", "link", "set", "lo", "up", "mtu", "1500")
+    with open("/proc/sys/net/ipv4/tcp_slow_start_after_idle", "w") as f:
+        f.write("0")
+
+
+def shape(link) -> bool:
+    """tbf at the link's rate (a queue deep enough for a whole payload) and netem at its delay
+    on loopback; None: unshaped. False when the kernel has no netem (the delay then has to be
+    added by the senders)."""
+    subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+    if link is None:
+        return True
+    rate = f"{int(link.bits_per_s)}bit"
+    sh(
+        "tc",
+        "qdisc",
+        "add",
+        "dev",
+        "lo",
+        "root",
+        "handle",
+        "1:",
+        "tbf",
+        "rate",
+        rate,
+        "burst",
+        "256kb",
+        "limit",
+        "256mb",
+    )
+    if link.latency_s > 0:
+        netem = ["tc", "qdisc", "add", "dev", "lo", "parent", "1:1", "handle", "10:", "netem", "delay"]
+        r = subprocess.run([*netem, f"{link.latency_s * 1e3:g}ms", "limit", "1000000"], capture_output=True)
+        return r.returncode == 0
+    return True
+
+
+def goodput_mbit(nbytes: int = 16 << 20) -> float:
+    """A bulk TCP transfer through the (shaped) loopback, in Mbit/s of payload."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    done = threading.Event()
+
+    def sink():
+        conn, _ = srv.accept()
+        got = 0
+        while got < nbytes:
+            chunk = conn.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+        conn.sendall(b"k")
+        conn.close()
+        done.set()
+
+    threading.Thread(target=sink, daemon=True).start()
+    with socket.create_connection(("127.0.0.1", port)) as c:
+        t0 = time.perf_counter()
+        c.sendall(bytes(nbytes))
+        c.recv(1)
+        took = time.perf_counter() - t0
+    done.wait(10)
+    srv.close()
+    return nbytes * 8 / took / 1e6
+
+
+def check_method(config: dict, links: list, steps: int, netem: bool = True) -> list[dict]:
+    """One method: two warm-up steps, then ``steps`` rounds of one unshaped step and one step
+    per link, interleaved (a busy machine slows all of them alike); a row per link. Without
+    netem the senders add each link's delay before every message (one-way latency per crossing)."""
+    from trainables import family
+
+    cuts = len(placement_terms(family(config["task"]).resolve(config)["placement"]))
+    order = [None, *links]  # one round
+    plan = [2] + [1] * (steps * len(order))
+    at = [None] + [order[i % len(order)] for i in range(steps * len(order))]
+    delays = [0.0 if (lk is None or netem) else lk.latency_s for lk in at]
+    out = run_pipeline(config, plan, between=lambda i: shape(at[i]), delays=delays)
+    shape(None)
+    times = {k: [t for i, t in enumerate(out["step_s"]) if i > 0 and at[i] is k][:steps] for k in order}
+    sent = {k: [b for i, b in enumerate(out["bytes"]) if i > 0 and at[i] is k] for k in order}
+    base = statistics.median(x for ts in times[None] for x in ts)
+    rows = []
+    for link in links:
+        per_step = statistics.mean(sent[link])
+        est = base + per_step * 8 / link.bits_per_s + 2 * link.latency_s * cuts
+        measured = statistics.median(x for ts in times[link] for x in ts)
+        rows.append({"method": config["fwd"], "link": link.label, "measured_s": measured, "estimated_s": est,
+                     "ratio": measured / est, "unshaped_s": base, "bytes_per_step": per_step})  # fmt: skip
+    return rows
+
+
+def default_configs(families: list[str], steps: int) -> dict[str, dict]:
+    """The CV and NLP defaults of the results (their tasks' sweep training), with enough
+    training examples for the phases."""
+    import trainables
+
+    task = {"cv": "fashion_mnist", "nlp": "rotten_tomatoes"}
+    out = {}
+    for fam in families:
+        t = trainables.task(task[fam])
+        cfg = {**t.training, "task": t.name, "seed": 0, "epochs": 50, "limit_val": 32}
+        batch = int(cfg.get("batch_size") or trainables.family(t.name).DEFAULTS["batch_size"])
+        cfg["limit_train"] = batch * (2 + 3 * steps + 4)
+        out[fam] = cfg
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    head = "| family | method | link | measured s | estimated s | ratio | unshaped s | bytes/step | goodput Mbit/s |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['family']} | {r['method']} | {r['link']} | {r['measured_s']:.3f} | {r['estimated_s']:.3f} | "
+            f"{r['ratio']:.2f} | {r['unshaped_s']:.3f} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(links: list, methods: list[str], families: list[str], steps: int) -> list[dict]:
+    """Inside the namespace: every (family, method, link) row, with the link's goodput."""
+    prepare_namespace()
+    goodput, netem = {}, True
+    for link in links:
+        netem &= shape(link)
+        goodput[link.label] = goodput_mbit(min(64 << 20, int(link.bits_per_s / 8 * 1.5)))
+    shape(None)
+    if not netem:
+        print("link-check: this kernel has no netem qdisc (sch_netem): tc shapes the rate, and each "
+              "stage sleeps the link's delay before every message it sends", file=sys.stderr)  # fmt: skip
+    rows = []
+    for fam, cfg in default_configs(families, steps).items():
+        for m in methods:
+            for r in check_method({**cfg, "fwd": m}, links, steps, netem):
+                rows.append({"family": fam, **r, "goodput_mbit": goodput[r["link"]]})
+                print(f"  {fam} {m} @ {r['link']}: ratio {r['ratio']:.2f}", file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv: list[str], links: list, methods: list[str], families: list[str], steps: int, fmt: str) -> int:
+    """Re-runs itself in a new network namespace (as root), then prints the table or JSON."""
+    if os.environ.get(INSIDE) != "1":
+        why = missing_tools()
+        if why:
+            print(why, file=sys.stderr)
+            return 2
+        from schema import REPO
+
+        cmd = ["unshare", "--net", "--", sys.executable, str(REPO / "sweep.py"), "link-check", *argv]
+        return subprocess.run(cmd, env={**os.environ, INSIDE: "1"}).returncode
+    rows = run(links, methods, families, steps)
+    print(json.dumps(rows, indent=1) if fmt == "json" else table(rows), end="" if fmt != "json" else "\n")
+    off = [r for r in rows if abs(r["ratio"] - 1) > 0.10]
+    if off and fmt != "json":
+        print(f"{len(off)} of {len(rows)} ratios outside ±10%: " + ", ".join(
+            f"{r['family']} {r['method']} @ {r['link']} ({r['ratio']:.2f})" for r in off))  # fmt: skip
+    return 0
