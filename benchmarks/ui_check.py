@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         found = rest(base, "runs/search", {"experiment_ids": [exp], "filter": f"tags.`{schema.TAG_PARENT}` = 'true'"})
         names = [r["info"]["run_name"] for r in found.get("runs", [])]
         png.parent.mkdir(parents=True, exist_ok=True)
-        dom = browse(browser, f"{base}/#/experiments/{exp}", png)
+        dom = browse(browser, f"{base}/#/experiments/{exp}/runs", png)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import link_check
 from tests.helpers import log_finished_runs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,6 +76,8 @@ def run_as_written(cmd: str, d: Path, uri: str):
         args += ["--storage", str(d / "ray"), "--dry-run"]
     if sub == "single":
         args += TINY_SINGLE
+    if sub == "link-check":  # the README's links, one method of one family, one step a phase
+        args += ["--family", "cv", "--method", "none", "--steps", "1"]
     return subprocess.run(
         [sys.executable, str(REPO / "sweep.py"), *args], cwd=d, capture_output=True, text=True, timeout=600
     )
@@ -88,11 +91,15 @@ def test_readme_command_runs_as_written(cmd, store):
     if user_paths:  # the user's own data (or GPU): refused in one line that names what is missing
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stdout + r.stderr
         assert any(p in r.stderr for p in user_paths) or "no GPU is visible" in r.stderr, r.stderr
+    elif " link-check" in cmd and link_check.missing_tools():  # not root, or no tc: one line, exit 2
+        assert r.returncode == 2 and r.stderr.startswith("link-check: "), r.stdout + r.stderr
     elif "--resume" in cmd:
         assert r.returncode == 2 and "--resume: no sweep named" in r.stderr, r.stdout + r.stderr
     else:
         assert r.returncode == 0, r.stdout + r.stderr
         assert "Traceback" not in r.stderr
+    if " link-check" in cmd and r.returncode == 0:
+        assert "| cv | none | 100mbit_5ms |" in r.stdout and "| cv | none | 1gbit |" in r.stdout, r.stdout
     if " single " in cmd and "--out" in cmd:
         import json
 
