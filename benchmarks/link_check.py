@@ -22,16 +22,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+
+import schema
 
 METHODS = ("none", "uniform:b=8", "sortquant:b=2,s=2", "topk:r=0.2", "delta:b=3")
 INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
-
-
-@dataclass
-class Phase:
-    step_s: float  # median step time
-    bytes: float  # per step, all cuts, both directions
+RATIO = schema.RATIO  # the JSON field, here measured / estimated step time (the schema owns the word)
 
 
 def free_ports(n: int) -> list[int]:
@@ -221,7 +217,7 @@ def check_method(config: dict, links: list, steps: int, netem: bool = True) -> l
         est = base + per_step * 8 / link.bits_per_s + 2 * link.latency_s * cuts
         measured = statistics.median(x for ts in times[link] for x in ts)
         rows.append({"method": config["fwd"], "link": link.label, "measured_s": measured, "estimated_s": est,
-                     "ratio": measured / est, "unshaped_s": base, "bytes_per_step": per_step})  # fmt: skip
+                     RATIO: measured / est, "unshaped_s": base, "bytes_per_step": per_step})  # fmt: skip
     return rows
 
 
@@ -247,7 +243,7 @@ def table(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"| {r['family']} | {r['method']} | {r['link']} | {r['measured_s']:.3f} | {r['estimated_s']:.3f} | "
-            f"{r['ratio']:.2f} | {r['unshaped_s']:.3f} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} |"
+            f"{r[RATIO]:.2f} | {r['unshaped_s']:.3f} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -268,7 +264,7 @@ def run(links: list, methods: list[str], families: list[str], steps: int) -> lis
         for m in methods:
             for r in check_method({**cfg, "fwd": m}, links, steps, netem):
                 rows.append({"family": fam, **r, "goodput_mbit": goodput[r["link"]]})
-                print(f"  {fam} {m} @ {r['link']}: ratio {r['ratio']:.2f}", file=sys.stderr, flush=True)
+                print(f"  {fam} {m} @ {r['link']}: ratio {r[RATIO]:.2f}", file=sys.stderr, flush=True)
     return rows
 
 
@@ -285,8 +281,8 @@ def main(argv: list[str], links: list, methods: list[str], families: list[str], 
         return subprocess.run(cmd, env={**os.environ, INSIDE: "1"}).returncode
     rows = run(links, methods, families, steps)
     print(json.dumps(rows, indent=1) if fmt == "json" else table(rows), end="" if fmt != "json" else "\n")
-    off = [r for r in rows if abs(r["ratio"] - 1) > 0.10]
+    off = [r for r in rows if abs(r[RATIO] - 1) > 0.10]
     if off and fmt != "json":
         print(f"{len(off)} of {len(rows)} ratios outside ±10%: " + ", ".join(
-            f"{r['family']} {r['method']} @ {r['link']} ({r['ratio']:.2f})" for r in off))  # fmt: skip
+            f"{r['family']} {r['method']} @ {r['link']} ({r[RATIO]:.2f})" for r in off))  # fmt: skip
     return 0

@@ -141,10 +141,12 @@ def pareto_mask(cost: np.ndarray, metric: np.ndarray, eligible: np.ndarray | Non
 
 
 def eligible(g: pd.DataFrame) -> np.ndarray:
-    """Front candidates: rows not at the majority class, with at least two seeds (a floor is not
-    a trade-off; one seed is not a mean)."""
+    """Front candidates: rows not at the majority class, with at least two seeds where any row
+    has two (a floor is not a trade-off; one seed is not a mean beside means). A one-seed
+    exploration (Optuna) keeps its front."""
     floor = g[AT_FLOOR].to_numpy(dtype=bool) if AT_FLOOR in g else np.zeros(len(g), dtype=bool)
-    return ~floor & (g["n"].to_numpy() >= 2)
+    n = g["n"].to_numpy()
+    return ~floor & ((n >= 2) | (n.max(initial=0) < 2))
 
 
 def wire_bytes(g: pd.DataFrame) -> np.ndarray:

@@ -24,11 +24,13 @@ def test_each_subcommand_owns_its_parser():
 
     parser = sweep.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert set(sub.choices) == {"run", "report", "best", "rerun", "single", "spaces", "bench", "results"}
+    assert set(sub.choices) == {"run", "report", "best", "rerun", "single", "spaces", "bench", "results", "link-check"}
     own = {"run": "--objectives", "report": "--link", "best": "--max-ratio", "rerun": "--config-id", "bench": "--step"}
+    own["link-check"] = "--family"
     for name, flag in own.items():
         assert flag in sub.choices[name].format_help()
-        assert importlib.import_module(f"cli.{name}").main is sub.choices[name].get_default("func")
+        module = importlib.import_module(f"cli.{name.replace('-', '_')}")
+        assert module.main is sub.choices[name].get_default("func")
     r = run("report", "--help")
     assert r.returncode == 0 and "est_batch_s" in r.stdout
 

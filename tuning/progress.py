@@ -57,10 +57,10 @@ class Progress(Callback):
 
         counts, eta = self._status()
         if self._live is None:
-            self._live = Bar(TextColumn("sweep"), BarColumn(), TextColumn("{task.fields[counts]}"),
+            self._live = Bar(TextColumn("trials"), BarColumn(), TextColumn("{task.fields[counts]}"),
                              TimeElapsedColumn(), TextColumn("ETA {task.fields[eta]}"))  # fmt: skip
             self._live.start()
-            self._task = self._live.add_task("sweep", total=self.total, counts=counts, eta=eta)
+            self._task = self._live.add_task("trials", total=self.total, counts=counts, eta=eta)
         self._live.update(self._task, completed=self.done + self.failed, counts=counts, eta=eta)
 
     def _line(self, trial, what: str) -> None:
