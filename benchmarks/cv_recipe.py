@@ -31,6 +31,9 @@ VARIANTS = {  # each on top of the legacy recipe (SGD lr 0.01, ImageNet BatchNor
     "adamw2_noaug": {**ADAMW, "lr": 2e-3, "augment": False},
     "adamw4_noaug": {**ADAMW, "lr": 4e-3, "augment": False},
     "finetune": {"recipe": "finetune"},
+    "ft_6000x2": {"recipe": "finetune", "limit_train": 6000, "epochs": 2},  # the same samples seen
+    "ft_head10": {"recipe": "finetune", "head_lr": 10},
+    "ft_wd05": {"recipe": "finetune", "weight_decay": 0.05},
 }
 SETTING = {"task": "fashion_mnist", "model": "efficientnet_lite0", "epochs": 3, "limit_train": 4000, "limit_val": 1000}
 

@@ -46,10 +46,10 @@ def run_pipeline(
     """One process per stage on this host; phases of ``steps[i]`` steps, ``between(i)`` called
     before phase i (the shaping). Returns rank 0's step times and every stage's bytes per phase,
     and the last stage's losses."""
-    from trainables import family
+    from trainables import family, placement
 
     fam = family(config["task"])
-    stages = len(placement_terms(fam.resolve(config)["placement"])) + 1
+    stages = len(placement.terms(fam.resolve(config)["placement"])) + 1
     ports = free_ports(stages)
     cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stages", str(stages), "--config", json.dumps(config)]
     procs = []
@@ -89,10 +89,6 @@ def run_pipeline(
     if any(p.returncode for p in procs):
         raise RuntimeError(f"a pipeline stage failed (exit codes {[p.returncode for p in procs]})")
     return out
-
-
-def placement_terms(placement: str) -> list[str]:
-    return [t for t in placement.split(",") if t.strip()]
 
 
 def simulate(config: dict, n: int) -> list[float]:
@@ -199,9 +195,9 @@ def check_method(config: dict, links: list, steps: int, netem: bool = True) -> l
     """One method: two warm-up steps, then ``steps`` rounds of one unshaped step and one step
     per link, interleaved (a busy machine slows all of them alike); a row per link. Without
     netem the senders add each link's delay before every message (one-way latency per crossing)."""
-    from trainables import family
+    from trainables import family, placement
 
-    cuts = len(placement_terms(family(config["task"]).resolve(config)["placement"]))
+    cuts = len(placement.terms(family(config["task"]).resolve(config)["placement"]))
     order = [None, *links]  # one round
     plan = [2] + [1] * (steps * len(order))
     at = [None] + [order[i % len(order)] for i in range(steps * len(order))]

@@ -204,9 +204,10 @@ def batches_forever(loop):
         yield from loop.batches()
 
 
-def serve(stage: Stage, loop, control) -> list[dict]:
-    """Stage 0: phases as asked on ``control`` (run N / quit); the others: follow the messages."""
-    phases, losses = [], []
+def serve(stage: Stage, loop, control) -> None:
+    """Stage 0: phases as asked on ``control`` (run N / quit), a JSON line of step times and
+    bytes each; the others follow the messages and print their bytes per phase and losses."""
+    phases, losses = [], []  # the later stages' record
     data = batches_forever(loop)
     if stage.rank == 0:
         for line in control:
@@ -226,9 +227,8 @@ def serve(stage: Stage, loop, control) -> list[dict]:
                 times.append(time.perf_counter() - t0)
             if stage.next is not None:
                 send(stage.next, PHASE)
-            phases.append({"bytes": stage.sent, "steps": n})
             print(json.dumps({"rank": 0, "step_s": times, "bytes": stage.sent}), flush=True)
-        return phases
+        return
     while True:
         kind, data_bytes = recv(stage.prev)
         if kind == DELAY:
@@ -243,7 +243,7 @@ def serve(stage: Stage, loop, control) -> list[dict]:
                 send(stage.next, kind)
             if kind == QUIT:
                 print(json.dumps({"rank": stage.rank, "phases": phases, "losses": losses}), flush=True)
-                return phases
+                return
             continue
         stage.pending = data_bytes
         inputs, labels, ids = next(data)

@@ -27,7 +27,9 @@ LEGACY_BATCH_SIZE = {"cv": 64, "nlp": 32}
 
 def legacy_cuts(placement: str) -> int:
     """The number of cut points a placement names (each comma-separated term is one)."""
-    return len([t for t in str(placement).split(",") if t.strip()])
+    from trainables import placement as grammar
+
+    return len(grammar.terms(placement))
 
 
 def legacy_batch_size(task: str) -> int:

@@ -51,16 +51,21 @@ def cut_points(model: nn.Module) -> tuple[list[CutPoint], int]:
 _TERM = re.compile(r"^(first|last):(\d+)$")
 
 
+def terms(placement: str) -> list[str]:
+    """The comma-separated terms of a placement; each names one cut point."""
+    return [t.strip() for t in str(placement).split(",") if t.strip()]
+
+
 def resolve(model: nn.Module, placement: str) -> list[CutPoint]:
     """The cut points a placement string names, in forward order; ValueError if bad."""
-    terms = [t.strip() for t in placement.split(",") if t.strip()]
-    if not terms:
+    words = terms(placement)
+    if not words:
         raise ValueError("placement '': give first:K, last:M, both, or after:<module.path>")
-    if all(t.startswith("after:") for t in terms):
+    if all(t.startswith("after:") for t in words):
         names = dict(model.named_modules())
         order = {n: i for i, n in enumerate(names)}
         cuts = []
-        for t in terms:
+        for t in words:
             path = t[len("after:") :]
             if path not in names or path == "":
                 close = difflib.get_close_matches(path, [n for n in names if n], n=5, cutoff=0.5)
@@ -72,7 +77,7 @@ def resolve(model: nn.Module, placement: str) -> list[CutPoint]:
         return sorted(cuts, key=lambda c: order[c.name])
     points, nblocks = cut_points(model)
     picked: dict[str, int] = {}
-    for t in terms:
+    for t in words:
         m = _TERM.match(t)
         if not m or m.group(1) in picked:
             raise ValueError(
