@@ -20,8 +20,10 @@ page): a claim is decided when its Holm-adjusted p < 0.05; raw and adjusted p ar
 at the majority class (val_acc <= the validation majority rate + 0.5 point on every seed)
 are floors, not findings: a claim whose two rows are both there is "untestable: both at the
 majority class". Below two paired seeds there is no test: inconclusive. An inconclusive
-verdict comes with the ``sweep.py rerun --config-id`` command that adds seeds to exactly the
-configs it rests on.
+verdict states the seeds it needs: the smallest N at which, were the paired differences' mean
+and spread what they are now, the test would decide even at Bonferroni's level (p x the
+family's size < 0.05, which Holm never asks more than); with the ``sweep.py rerun
+--config-id`` command that brings exactly its configs there.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ class Verdict:
     p_raw: float = math.nan
     p_adj: float = math.nan  # Holm-adjusted within the family
     family: str = ""
+    needs: int | None = None  # seeds that would decide it at the observed mean and spread (inconclusive only)
 
     @property
     def decided(self) -> bool:
@@ -150,6 +153,22 @@ def holm(pvalues: list[float]) -> list[float]:
     return out
 
 
+MAX_SEEDS = 100  # beyond this an inconclusive claim's Δ sits on its margin: seeds will not settle it
+
+
+def seeds_needed(relation: str, diffs, margin: float, family_size: int) -> int | None:
+    """The smallest N (<= MAX_SEEDS) at which differences with today's mean and sample std
+    would be decided with p x family_size < ALPHA; None when no N up to MAX_SEEDS does."""
+    d = np.asarray(diffs, dtype=float)
+    mean, sd = float(np.mean(d)), float(np.std(d, ddof=1)) if len(d) > 1 else 0.0
+    for n in range(max(2, len(d)), MAX_SEEDS + 1):
+        z = np.arange(n) - (n - 1) / 2
+        z = z / np.std(z, ddof=1)  # mean 0, sample std 1: the sample is mean + sd * z exactly
+        if test(relation, mean + sd * z, margin)[1] * family_size < ALPHA:
+            return n
+    return None
+
+
 def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame, pair_across: bool = False) -> Verdict:
     """The claim's test before correction (verdicts() decides after Holm)."""
     ra = find(summary, claim.experiment, claim.task, claim.a)
@@ -172,10 +191,13 @@ def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame, pair_across
 def verdicts(claims: list[Claim], summary: pd.DataFrame, runs: pd.DataFrame, family: str, **kw) -> list[Verdict]:
     """Every claim of one family, decided after Holm-Bonferroni over the family's tests."""
     out = [verdict(c, summary, runs, **kw) for c in claims]
+    size = sum(not math.isnan(v.p_raw) for v in out)
     for v, p in zip(out, holm([v.p_raw for v in out]), strict=True):
         v.family, v.p_adj = family, p
         if v.outcome is not None and p < ALPHA:
             v.verdict = v.outcome
+        elif v.outcome is not None:
+            v.needs = seeds_needed(v.claim.relation, v.per_seed, v.claim.margin, size)
     return out
 
 
@@ -210,7 +232,16 @@ def fmt(v: Verdict) -> str:
         text += " Per seed: " + ", ".join(f"{x * scale:+.1f}" for x in v.per_seed) + "."
     if v.note:
         text += f" {v.note[0].upper()}{v.note[1:]}."
-    if not v.decided and v.verdict != UNTESTABLE:
+    if v.decided or v.verdict == UNTESTABLE:
+        return text
+    if v.needs is not None:
+        text += (
+            f" At this mean and spread it needs N = {v.needs} seeds to be decided after correction: "
+            f"`{rerun_command(v, v.needs)}`"
+        )
+    elif v.outcome is not None:
+        text += f" No N up to {MAX_SEEDS} seeds decides it at this mean and spread: Δ sits on the margin."
+    else:
         text += f" More seeds: `{rerun_command(v, max(v.n + 3, 5))}`"
     return text
 
@@ -233,7 +264,10 @@ def table(verdicts: list[Verdict]) -> str:
         if rel in ("matches", "collapses"):
             rel += f" ({v.claim.margin * scale:g})"
         p = ("", "") if math.isnan(v.p_raw) else (f"{v.p_raw:.3g}", f"{v.p_adj:.3g}")
-        cells = [v.claim.text, v.claim.a.label(), rel, v.claim.b.label(), d, ci, str(v.n), *p, v.verdict]
+        verdict = v.verdict
+        if v.outcome is not None and not v.decided:
+            verdict += f" (needs {v.needs})" if v.needs else f" (no N ≤ {MAX_SEEDS})"
+        cells = [v.claim.text, v.claim.a.label(), rel, v.claim.b.label(), d, ci, str(v.n), *p, verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -248,6 +282,7 @@ __all__ = [
     "holm",
     "rerun_command",
     "rerun_line",
+    "seeds_needed",
     "table",
     "test",
     "verdict",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from trainables.tasks import CV_RECIPE
+from trainables.tasks.fashion_mnist import TRAINING
 
 from . import Space
 
@@ -22,5 +22,5 @@ SPACE = Space(
             "kmeans:b=4,iters=20",
         )
     ],
-    training={"model": "efficientnet_lite0", "recipe": CV_RECIPE, "epochs": 3, "limit_train": 4000, "limit_val": 1000},
+    training=TRAINING,  # the results' 32 px setting
 )

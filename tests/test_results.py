@@ -354,3 +354,46 @@ def test_rows_a_collapse_claim_rests_on_need_five_seeds():
     assert not any(x.startswith("`uniform:b=16`") for x in lines)  # 3 seeds are enough for a matches claim
     assert sorted(short[5]) == sorted(["none|", "uniform:b=9|"]) and set(short) == {5}
     assert "`topk:r=0.5`: not run" in lines
+
+
+def reference_needs(mean, sd, c, family):
+    """The textbook one-sided t-test (CI rule) against the line c, smallest N deciding it."""
+    for n in range(2, 101):
+        t = abs(mean - c) * math.sqrt(n) / sd
+        if 2 * stats.t.sf(t, n - 1) * family < 0.05:
+            return n
+    return None
+
+
+@pytest.mark.parametrize("mean,sd,family", [(-0.10, 0.02, 1), (-0.08, 0.03, 1), (-0.08, 0.03, 12), (-0.02, 0.04, 5)])
+def test_seeds_needed_is_the_t_test_at_bonferronis_level(mean, sd, family):
+    d = mean + sd * np.array([-1.0, 0.0, 1.0])  # sample std exactly sd
+    expect = reference_needs(mean, sd, -0.05, family)
+    assert claims.seeds_needed("collapses", d, 0.05, family) == expect
+    assert expect is not None
+    z = np.arange(expect) - (expect - 1) / 2
+    sample = mean + sd * z / np.std(z, ddof=1)  # at that N, today's mean and spread decide it
+    assert claims.test("collapses", sample, 0.05)[1] * family < 0.05
+
+
+def test_seeds_needed_edges():
+    assert claims.seeds_needed("collapses", [-0.05, -0.04, -0.06], 0.05, 1) is None  # Δ on the margin
+    assert claims.seeds_needed("beats", [0.02, 0.02], 0.01, 1) == 6  # no spread: sign test, 2^-5 < 0.05
+    assert claims.seeds_needed("beats", [0.02, 0.02], 0.01, 4) == 8  # 4 x 2^-7 < 0.05 <= 4 x 2^-6
+    more = claims.seeds_needed("matches", [0.001, -0.004, 0.006], 0.01, 9)
+    assert more > claims.seeds_needed("matches", [0.001, -0.004, 0.006], 0.01, 1)
+
+
+def test_an_inconclusive_claim_states_the_seeds_it_needs():
+    df = run_rows(
+        {("none", "none"): [(s, 0.80 + 0.01 * s) for s in range(3)],
+         ("uniform:b=4", "none"): [(s, 0.80 + 0.01 * s - [0.06, 0.12, 0.09][s]) for s in range(3)]},
+    )  # fmt: skip
+    rep = table.build(df, "val_acc")
+    claim = claims.Claim("exp", "fashion_mnist", "4 collapses", claims.Config("uniform:b=4", "none"), "collapses",
+                         claims.Config("none", "none"), 0.05)  # fmt: skip
+    v = decide(claim, rep)
+    assert v.verdict == "inconclusive at N=3"
+    assert v.needs == reference_needs(-0.09, 0.03, -0.05, 1)
+    assert f"needs N = {v.needs} seeds" in claims.fmt(v) and f"--seeds {v.needs}" in claims.fmt(v)
+    assert f"(needs {v.needs})" in claims.table([v])
