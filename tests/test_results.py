@@ -397,3 +397,21 @@ def test_an_inconclusive_claim_states_the_seeds_it_needs():
     assert v.needs == reference_needs(-0.09, 0.03, -0.05, 1)
     assert f"needs N = {v.needs} seeds" in claims.fmt(v) and f"--seeds {v.needs}" in claims.fmt(v)
     assert f"(needs {v.needs})" in claims.table([v])
+
+
+def test_the_recipe_search_table_judges_the_target(tmp_path):
+    from reports import recipe
+
+    path = tmp_path / "recipe-search.jsonl"
+    lines = [{"recipe": "a", "seed": s, "acc": [0.5, acc], "loss": 0.4, "s": 1.0}
+             for s, acc in enumerate([0.86, 0.85, 0.87, 0.855, 0.865])]  # fmt: skip
+    lines += [{"recipe": "b", "seed": s, "acc": [acc], "loss": 0.7, "s": 1.0} for s, acc in enumerate([0.9, 0.8])]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    text = recipe._search(path)
+    assert "| a | 5 | 86.0, 85.0, 87.0, 85.5, 86.5 | 86.0 ± 0.8 | 0.400 |" in text
+    assert "| b | 2 | 90.0, 80.0 | 85.0 ± 7.1 | 0.700 |" in text
+    assert "is met by a." in text
+    path.write_text("".join(json.dumps({**x, "acc": [x["acc"][-1] - 0.02]}) + "\n" for x in lines))
+    assert "No variant with 5 seeds meets the target" in recipe._search(
+        path
+    ) and "best is a at 84.0 ± 0.8" in recipe._search(path)
