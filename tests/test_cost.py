@@ -126,3 +126,11 @@ def test_eta_spreads_the_remaining_trials_over_the_concurrency():
     # 4 left at a median of 60 s, two running for 30 s and 90 s (counted as 30 + 60 done), 2 at once
     assert eta_s([50.0, 60.0, 70.0], 4, [30.0, 90.0], 2) == pytest.approx((4 * 60 - 90) / 2)
     assert eta_s([60.0], 0, [], 1) == 0.0
+
+
+def test_a_trial_line_tells_two_rows_apart_by_their_backward():
+    from tuning.progress import label
+
+    fwd_only = {"fwd": "none", "placement": "first:1,last:1", "seed": 0}
+    assert label(fwd_only) == "none @ first:1,last:1 seed=0"
+    assert label({**fwd_only, "bwd": "uniform:b=4"}) == "none / bwd uniform:b=4 @ first:1,last:1 seed=0"

@@ -28,6 +28,13 @@ def fmt_min(seconds: float | None) -> str:
     return "?" if seconds is None else f"{seconds / 60:.1f} min"
 
 
+def label(cfg: dict) -> str:
+    """A trial as its line names it: forward spec, the backward one when the config sets it,
+    cut and seed (two rows of one space differ in any of these)."""
+    bwd = f" / bwd {cfg['bwd']}" if cfg.get("bwd") else ""
+    return f"{cfg.get('fwd')}{bwd} @ {cfg.get('placement')} seed={cfg.get('seed')}"
+
+
 class Progress(Callback):
     def __init__(self, total: int, metric: str, concurrency: int, bar: bool | None = None):
         self.total, self.metric, self.concurrency = total, metric, concurrency
@@ -73,8 +80,8 @@ class Progress(Callback):
         cfg = trial_config(trial.config)
         value = (trial.last_result or {}).get(self.metric)
         shown = f"{self.metric}={value:.4f}" if isinstance(value, (int, float)) else ""
-        line = (f"[{self.done + self.failed}/{self.total}] {what:8s} {cfg.get('fwd')} @ {cfg.get('placement')} "
-                f"seed={cfg.get('seed')} {shown} {took / 60:.1f} min; ETA {self._status()[1]}")  # fmt: skip
+        line = (f"[{self.done + self.failed}/{self.total}] {what:8s} {label(cfg)} "
+                f"{shown} {took / 60:.1f} min; ETA {self._status()[1]}")  # fmt: skip
         if self._live is not None:
             self._live.console.print(line)
         else:
