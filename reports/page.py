@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -251,7 +252,7 @@ def update_readme(readme: Path, out: Path, verdicts: list[claimsmod.Verdict]) ->
     text = readme.read_text()
     if START not in text or END not in text:
         return
-    rel = out.relative_to(readme.parent.resolve()) if out.is_absolute() else out
+    rel = Path(os.path.relpath(out, readme.parent.resolve())) if out.is_absolute() else out  # ../ when outside
     learned = "\n".join(f"- {claimsmod.fmt(v)}" for v in verdicts if v.decided) or "Nothing decided yet."
     plots = sorted(p.name for p in out.glob("results-collapse-*.png"))
     img = f"\n\n![collapse]({rel}/{plots[0]})" if plots else ""

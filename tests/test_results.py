@@ -416,3 +416,16 @@ def test_the_recipe_search_table_judges_the_target(tmp_path):
     assert "No variant with 5 seeds meets the target" in recipe._search(
         path
     ) and "best is a at 84.0 ± 0.8" in recipe._search(path)
+
+
+def test_the_readme_block_links_a_page_written_outside_its_folder(tmp_path):
+    from reports import page
+
+    readme, out = tmp_path / "repo" / "README.md", tmp_path / "pages" / "results"
+    readme.parent.mkdir()
+    out.mkdir(parents=True)
+    readme.write_text(f"# x\n{page.START}\nold\n{page.END}\ntail\n")
+    page.update_readme(readme, out.resolve(), [])
+    text = readme.read_text()
+    assert "[../pages/results/README.md](../pages/results/README.md)" in text and "old" not in text
+    assert text.endswith(f"{page.END}\ntail\n") and "Nothing decided yet." in text
