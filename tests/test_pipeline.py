@@ -34,3 +34,16 @@ def test_link_check_says_what_is_missing(monkeypatch):
     monkeypatch.setattr(link_check.shutil, "which", lambda t: None if t == "tc" else "/usr/bin/" + t)
     assert "no `tc` on PATH" in link_check.missing_tools()
     assert link_check.main([], [], ["none"], ["cv"], 1, "md") == 2
+
+
+def test_link_check_bounds_are_reports_link_model():
+    from reports.link import parse_links
+
+    slow, fast = parse_links("100mbit+5ms,1gbit")
+    # the README's cv none row: 0.459 s unshaped, 4849768 bytes a step, two cuts
+    serial, overlap = link_check.bounds(0.459, 4849768, slow, 2)
+    assert serial == pytest.approx(0.459 + 4849768 * 8 / 1e8 + 2 * 0.005 * 2)
+    assert overlap == pytest.approx(max(0.459, 4849768 * 8 / 1e8) + 0.02)
+    row = {"measured_s": 0.773, "estimated_s": serial, "estimated_overlap_s": overlap}
+    assert link_check.between(row) and not link_check.between({**row, "measured_s": 0.40})
+    assert link_check.bounds(0.459, 4849768, fast, 2)[0] == pytest.approx(0.459 + 4849768 * 8 / 1e9)
