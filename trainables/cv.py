@@ -63,6 +63,7 @@ DEFAULTS = dict(  # the task's entry adds its model and placement; the recipe it
     momentum=0.9,  # SGD's
     weight_decay=0.0,
     head_lr=1.0,  # the new head's lr as a multiple of lr
+    label_smoothing=0.0,
     limit_train=None,
     limit_val=None,
     device="auto",
@@ -253,9 +254,11 @@ def loop(config: dict) -> Loop:
             sel = order[i * bs : (i + 1) * bs]
             yield to_input(x_tr[sel], image_size, augment, gen), y_tr[sel], sel
 
+    smoothing = float(cfg["label_smoothing"])
+
     def loss_fn(x, y):
         with rt.autocast():
-            return F.cross_entropy(model(x), y)
+            return F.cross_entropy(model(x), y, label_smoothing=smoothing)
 
     facts = run_facts(cfg, task(cfg["task"]), boundaries, rt)
     evaluation = lambda: evaluate(model, x_va, y_va, image_size, bs, rt)  # noqa: E731
