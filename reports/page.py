@@ -33,8 +33,8 @@ def collect(uri: str | None, csv: Path | None) -> pd.DataFrame:
     if csv is not None and csv.is_file():
         frames.append(runs.read_csv(csv))
     if uri is not None:
-        for s in SECTIONS:
-            frames.append(runs.from_mlflow(uri, s.experiment))
+        for name in [s.experiment for s in SECTIONS] + list(recipe.EXPERIMENTS):
+            frames.append(runs.from_mlflow(uri, name))
     return runs.merge(*frames)
 
 

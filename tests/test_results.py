@@ -429,3 +429,30 @@ def test_the_readme_block_links_a_page_written_outside_its_folder(tmp_path):
     text = readme.read_text()
     assert "[../pages/results/README.md](../pages/results/README.md)" in text and "old" not in text
     assert text.endswith(f"{page.END}\ntail\n") and "Nothing decided yet." in text
+
+
+def test_the_recipe_table_has_each_settings_baseline_and_its_target():
+    from reports import recipe
+
+    def runs_of(experiment, cid, cfg, accs):
+        return [{"status": "FINISHED", "experiment": experiment, "task": "fashion_mnist", "fwd": "none",
+                 "bwd": "none" if cfg.get("image_size", 32) == 32 else "", "config_id": cid,
+                 "config_json": json.dumps(cfg), "seed": s, "val_acc": a, "train_loss": 0.5}
+                for s, a in enumerate(accs)]  # fmt: skip
+
+    small = {"limit_train": 4000, "epochs": 3}
+    big = {"limit_train": 640, "epochs": 2, "image_size": 224}
+    old = pd.DataFrame(
+        runs_of("results-collapse", "a", small, [0.68, 0.70]) + runs_of("results-cv224", "b", big, [0.5, 0.3])
+    )
+    new = pd.DataFrame(
+        runs_of("results-collapse", "c", {**small, "recipe": "finetune"}, [0.86, 0.85, 0.87, 0.855, 0.865])
+        + runs_of("recipe-cv224", "d", {**big, "recipe": "finetune"}, [0.82, 0.78, 0.75, 0.80, 0.81])
+        + runs_of("results-cv224", "b", big, [0.5])  # a legacy run left in runs.csv: the v2 row's, not shown twice
+    )
+    lines = recipe._baselines(old, new)
+    assert len(lines) == 4
+    assert lines[0].startswith("| 32 px | legacy (4000 images, 3 epochs; results-collapse, v2 page) | 2 |")
+    assert "| 86.0 ± 0.8 |" in lines[1] and lines[1].endswith("≥ 85%, std ≤ 1: met |")
+    assert lines[2].startswith("| 224 px | legacy (640 images, 2 epochs; results-cv224, v2 page) |")
+    assert "| 79.2 ± 2.8 |" in lines[3] and lines[3].endswith("≥ 80%, std ≤ 2: not met |")
