@@ -34,7 +34,7 @@ $(FMNIST):
 	  ($$SUDO apt-get install -y -qq dataset-fashion-mnist || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq dataset-fashion-mnist)) >/dev/null
 
 demo: setup
-	@echo "demo sweep: 6 configs x 2 seeds, about 10 min on 2 cores (the first trial compiles kernels, ~2 min)"
+	@echo "demo sweep: 6 configs x 2 seeds, about 16 min on 2 cores (the first trial compiles kernels, ~2 min)"
 	$(BIN)/python sweep.py run --space demo --seeds 2 --name demo --cpus-per-trial 2
 	$(BIN)/python sweep.py report --name demo --link 100mbit,1gbit --plot docs/demo.png --out docs/demo.md
 

@@ -1,4 +1,4 @@
-"""A handful of contrasting settings on the embedded CV default; 2 seeds in <= 15 min here."""
+"""A handful of contrasting settings on the embedded CV default; 2 seeds in about 16 min here."""
 
 from __future__ import annotations
 
