@@ -34,6 +34,8 @@ VARIANTS = {  # each on top of the legacy recipe (SGD lr 0.01, ImageNet BatchNor
     "ft_6000x2": {"recipe": "finetune", "limit_train": 6000, "epochs": 2},  # the same samples seen
     "ft_12000x1": {"recipe": "finetune", "limit_train": 12000, "epochs": 1},
     "ft_8000x2": {"recipe": "finetune", "limit_train": 8000, "epochs": 2},  # a third more CPU
+    "ft_64px_2000x2": {"recipe": "finetune", "image_size": 64, "limit_train": 2000, "epochs": 2},  # ~1.3x CPU
+    "ft_64px_3000x2": {"recipe": "finetune", "image_size": 64, "limit_train": 3000, "epochs": 2},
     "ft_ls01": {"recipe": "finetune", "label_smoothing": 0.1},
     "ft_head10": {"recipe": "finetune", "head_lr": 10},
     "ft_wd05": {"recipe": "finetune", "weight_decay": 0.05},
