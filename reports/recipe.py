@@ -31,6 +31,8 @@ def baseline_runs(df: pd.DataFrame, experiments=("results-collapse",), image_siz
         return df
     fin = df[(df["status"] == "FINISHED") & df["experiment"].isin(experiments) & (df["task"] == TASK)]
     fin = fin[(fin["fwd"] == "none") & (fin["bwd"].fillna("").isin(["none", ""]))]
+    if "config_json" not in fin.columns:  # a frame without configs: the task's defaults
+        fin = fin.assign(config_json="{}")
     size = fin["config_json"].map(lambda c: int(json.loads(c).get("image_size") or 32))
     return fin[size == image_size]
 
@@ -64,7 +66,9 @@ def _baselines(old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
     for label, experiments, size, mean_t, std_t in SETTINGS:
         for where, frame, target in (("v2 page", old, None), ("this page", new, (mean_t, std_t))):
             runs_ = baseline_runs(frame, experiments, size)
-            for _, d in runs_.groupby(schema.TAG_CONFIG_ID, sort=False):
+            if runs_.empty:
+                continue
+            for _, d in runs_.groupby("config_json", sort=False):  # one config (seeds aside) a line
                 cfg = json.loads(d.iloc[0]["config_json"])
                 if where == "this page" and not cfg.get("recipe"):
                     continue  # legacy runs still in runs.csv belong to the v2 rows
