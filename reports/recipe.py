@@ -68,7 +68,10 @@ def _baselines(old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
             runs_ = baseline_runs(frame, experiments, size)
             if runs_.empty:
                 continue
-            for _, d in runs_.groupby("config_json", sort=False):  # one config (seeds aside) a line
+            setting = runs_["config_json"].map(
+                lambda c: json.dumps({k: v for k, v in json.loads(c).items() if k != "seed"}, sort_keys=True)
+            )
+            for _, d in runs_.groupby(setting, sort=False):  # one config (seeds aside) a line
                 cfg = json.loads(d.iloc[0]["config_json"])
                 if where == "this page" and not cfg.get("recipe"):
                     continue  # legacy runs still in runs.csv belong to the v2 rows

@@ -437,7 +437,7 @@ def test_the_recipe_table_has_each_settings_baseline_and_its_target():
     def runs_of(experiment, cid, cfg, accs):
         return [{"status": "FINISHED", "experiment": experiment, "task": "fashion_mnist", "fwd": "none",
                  "bwd": "none" if cfg.get("image_size", 32) == 32 else "",
-                 "config_json": json.dumps(cfg), "seed": s, "val_acc": a, "train_loss": 0.5}
+                 "config_json": json.dumps({**cfg, "seed": s}), "seed": s, "val_acc": a, "train_loss": 0.5}
                 for s, a in enumerate(accs)]  # fmt: skip
 
     small = {"limit_train": 4000, "epochs": 3}
