@@ -36,6 +36,8 @@ VARIANTS = {  # each on top of the legacy recipe (SGD lr 0.01, ImageNet BatchNor
     "ft_8000x2": {"recipe": "finetune", "limit_train": 8000, "epochs": 2},  # a third more CPU
     "ft_64px_2000x2": {"recipe": "finetune", "image_size": 64, "limit_train": 2000, "epochs": 2},  # ~1.3x CPU
     "ft_64px_3000x2": {"recipe": "finetune", "image_size": 64, "limit_train": 3000, "epochs": 2},
+    "ft_64px_6000x1": {"recipe": "finetune", "image_size": 64, "limit_train": 6000, "epochs": 1},  # one pass
+    "ft_64px_8000x1": {"recipe": "finetune", "image_size": 64, "limit_train": 8000, "epochs": 1},
     "ft_ls01": {"recipe": "finetune", "label_smoothing": 0.1},
     "ft_head10": {"recipe": "finetune", "head_lr": 10},
     "ft_wd05": {"recipe": "finetune", "weight_decay": 0.05},

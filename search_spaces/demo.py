@@ -22,5 +22,5 @@ SPACE = Space(
             "kmeans:b=4,iters=20",
         )
     ],
-    training=TRAINING,  # the results' 32 px setting
+    training=TRAINING,  # the results' CV setting
 )
