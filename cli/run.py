@@ -120,13 +120,8 @@ def space_and_task(args: argparse.Namespace):
 
 
 def base_config(space, task: str, args: argparse.Namespace) -> dict:
-    """The space's training for the task, the flags over it, and only keys the task's family
-    knows (a CV space's image size never reaches an NLP trial)."""
-    import trainables
-
-    base = {**space.training_for(task), **training_overrides(args), "task": task}
-    known = trainables.family(task).DEFAULTS
-    return {k: v for k, v in base.items() if k in known}
+    """The space's training for the task with the flags over it (Space.base)."""
+    return space.base(task, training_overrides(args))
 
 
 def make_plan(args: argparse.Namespace, space, base: dict, metric: str, objectives):
@@ -139,7 +134,7 @@ def make_plan(args: argparse.Namespace, space, base: dict, metric: str, objectiv
     common = dict(name=args.name, space=space.name, metric=metric, mode=args.mode, **kwargs)
     cut = trainables.default_placement(base["task"])
     if space.is_grid:
-        trials = [{**base, "placement": cut, **row, "seed": s} for row in space.rows for s in range(args.seeds)]
+        trials = space.grid(base["task"], args.seeds, training_overrides(args))
         check_configs(trials)
         if not args.again and not args.resume:
             trials = without_finished(trials, kwargs["tracking_uri"], args.name, args.done_from)

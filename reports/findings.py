@@ -25,7 +25,7 @@ def _both(spec: str) -> C:
 STUDY = [
     Claim("results-cv", FM, "CV: 16-bit uniform matches the baseline", C("uniform:b=16", "", CV_CUT), "matches",
           C("none", "", CV_CUT), M, source="study"),
-    Claim("results-cv", FM, "CV: 9-bit uniform collapses (32 px cut)", C("uniform:b=9", "", CV_CUT), "collapses",
+    Claim("results-cv", FM, "CV: 9-bit uniform collapses (default cut)", C("uniform:b=9", "", CV_CUT), "collapses",
           C("none", "", CV_CUT), BIG, source="study"),
     Claim("results-cv", FM, "CV: sort quantization 6+2 matches the baseline", C("sortquant:b=6,s=2", "", CV_CUT),
           "matches", C("none", "", CV_CUT), M, source="study"),

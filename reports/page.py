@@ -184,11 +184,38 @@ HEAD = (
 )
 
 
+def grid_ids(sec) -> set[tuple[str, str]]:
+    """(task, config id) of every row of the section's sweeps as they are defined today."""
+    return {
+        (task, schema.config_id(cfg)) for space, task, _ in sec.spaces for cfg in search_spaces.get(space).grid(task, 1)
+    }
+
+
+def current(sec, mine: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The section's runs of today's grid, and a line counting the runs of earlier settings left
+    out (a changed recipe or setting gives every row a new config id; runs.csv keeps the old)."""
+    if mine.empty:
+        return mine, ""
+    ids = grid_ids(sec)
+    keep = [(t, c) in ids for t, c in zip(mine["task"], mine[schema.TAG_CONFIG_ID].astype(str), strict=True)]
+    old = mine[[not k for k in keep]]
+    old = old[old["status"] == "FINISHED"]
+    if old.empty:
+        return mine[keep], ""
+    recipes = sorted({json.loads(c or "{}").get("recipe") or "legacy" for c in old[schema.CONFIG_PARAM].fillna("")})
+    note = (
+        f"\n{len(old)} finished runs of this experiment trained an earlier setting ({', '.join(recipes)} "
+        "recipe) and are left out; `runs.csv` keeps them and the archived pages (`v2/`, `v3/`) show them.\n"
+    )
+    return mine[keep], note
+
+
 def _section(out: Path, sec, mine: pd.DataFrame, pair_across: bool = False) -> tuple[str, list[claimsmod.Verdict]]:
     """One question: its tables and plots per sweep, then its claims and their verdicts (Holm
-    over the section's claims)."""
+    over the section's claims), on the runs of today's grid."""
+    mine, earlier = current(sec, mine)
     rep = table.build(mine, METRIC, links=LINKS, pair_across=pair_across)
-    parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {sec.why}\n"]
+    parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {sec.why}\n{earlier}"]
     mine_claims = [c for c in CLAIMS if c.experiment == sec.experiment]
     verdicts = claimsmod.verdicts(mine_claims, rep.summary, rep.runs, family=sec.experiment, pair_across=pair_across)
     for space, task, seeds in sec.spaces:

@@ -39,6 +39,24 @@ class Space:
             return dict(self.training)
         return dict(entry.training)
 
+    def base(self, task: str, overrides: dict | None = None) -> dict:
+        """A trial's config before its row and seed: the space's training for the task, the
+        overrides over it, and only keys the task's family knows (a CV space's image size never
+        reaches an NLP trial)."""
+        import trainables
+
+        base = {**self.training_for(task), **(overrides or {}), "task": task}
+        known = trainables.family(task).DEFAULTS
+        return {k: v for k, v in base.items() if k in known}
+
+    def grid(self, task: str, seeds: int, overrides: dict | None = None) -> list[dict]:
+        """Every row x seed 0..seeds-1 as a trial config (rows without a placement get the task's cut)."""
+        import trainables
+
+        base = self.base(task, overrides)
+        cut = trainables.default_placement(task)
+        return [{**base, "placement": cut, **row, "seed": s} for row in self.rows for s in range(seeds)]
+
     @property
     def is_grid(self) -> bool:
         return self.sample is None

@@ -41,7 +41,7 @@ def collapse_rows(bits: tuple[int, ...], cv: bool) -> list[dict]:
 COLLAPSE = Space(
     name="collapse",
     description="uniform 8 and 4 bits: forward only, backward only, both (nearest), both "
-    "stochastic, both absmax, both clip 99.9; none. CV default, 32 px",
+    "stochastic, both absmax, both clip 99.9; none. CV default",
     default_task="fashion_mnist",
     rows=collapse_rows((8, 4), cv=True),
     training=CV_TRAINING,

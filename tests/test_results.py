@@ -237,16 +237,27 @@ def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
          ("none", "uniform:b=8"): [(s, 0.12) for s in range(5)]},
         experiment="results-collapse",
     )  # fmt: skip
+    import search_spaces
+
+    grid = {(c["fwd"], c["bwd"]): c for c in search_spaces.get("collapse").grid("fashion_mnist", 1)}
+    keys = list(zip(df["fwd"], df["bwd"], strict=True))
+    df["config_id"] = [schema.config_id(grid[k]) for k in keys]
+    df["config_json"] = [json.dumps({**grid[k], "seed": s}) for k, s in zip(keys, df["seed"], strict=True)]
+    earlier = run_rows({("none", "none"): [(0, 0.2)]}, experiment="results-collapse")  # another setting's id
+    df = pd.concat([df, earlier.assign(run_id="old", start_time=0)], ignore_index=True)
     csv = tmp_path / "runs.csv"
     runs.write_csv(df, csv)
     back = runs.read_csv(csv)
-    assert len(back) == 15 and set(back["experiment"]) == {"results-collapse"}
+    assert len(back) == 16 and set(back["experiment"]) == {"results-collapse"}
     out = tmp_path / "page"
     assert sweep.main(["results", "--from", str(csv), "--out", str(out), "--readme", ""]) == 0
     page = (out / "README.md").read_text()
     assert "8-bit min-max uniform both ways collapses** — *holds*" in page
     assert "8 bits on the backward only collapses** — *holds*" in page
     assert "Rows missing or short of 5 seeds" in page and "not run" in page
+    # the run of an earlier setting is counted, not averaged into today's none row (0.72 ± 0.016)
+    assert "1 finished runs of this experiment trained an earlier setting (legacy recipe)" in page
+    assert "| 72.0% ± 1.6 | 5 |" in page
     assert (out / "results-collapse-fashion_mnist.png").stat().st_size > 10_000
 
 
@@ -442,17 +453,21 @@ def test_the_recipe_table_has_each_settings_baseline_and_its_target():
 
     small = {"limit_train": 4000, "epochs": 3}
     big = {"limit_train": 640, "epochs": 2, "image_size": 224}
+    wide = {"limit_train": 6000, "epochs": 1, "image_size": 64}  # the CV default since issue 20
     old = pd.DataFrame(
         runs_of("results-collapse", "a", small, [0.68, 0.70]) + runs_of("results-cv224", "b", big, [0.5, 0.3])
     )
     new = pd.DataFrame(
         runs_of("results-collapse", "c", {**small, "recipe": "finetune"}, [0.86, 0.85, 0.87, 0.855, 0.865])
+        + runs_of("results-collapse", "e", {**wide, "recipe": "finetune"}, [0.85, 0.86])
         + runs_of("recipe-cv224", "d", {**big, "recipe": "finetune"}, [0.82, 0.78, 0.75, 0.80, 0.81])
         + runs_of("results-cv224", "b", big, [0.5])  # a legacy run left in runs.csv: the v2 row's, not shown twice
     )
     lines = recipe._baselines(old, new)
-    assert len(lines) == 4
-    assert lines[0].startswith("| 32 px | legacy (4000 images, 3 epochs; results-collapse, v2 page) | 2 |")
+    assert len(lines) == 5
+    assert lines[0].startswith("| CV default | legacy (32 px, 4000 images, 3 epochs; results-collapse, v2 page) | 2 |")
     assert "| 86.0 ± 0.8 |" in lines[1] and lines[1].endswith("≥ 85%, std ≤ 1: met |")
-    assert lines[2].startswith("| 224 px | legacy (640 images, 2 epochs; results-cv224, v2 page) |")
-    assert "| 79.2 ± 2.8 |" in lines[3] and lines[3].endswith("≥ 80%, std ≤ 2: not met |")
+    assert lines[2].startswith("| CV default | finetune (64 px, 6000 images, 1 epochs; results-collapse) | 2 |")
+    assert lines[2].endswith("≥ 85%, std ≤ 1: 2 of 5 seeds |")
+    assert lines[3].startswith("| 224 px | legacy (224 px, 640 images, 2 epochs; results-cv224, v2 page) |")
+    assert "| 79.2 ± 2.8 |" in lines[4] and lines[4].endswith("≥ 80%, std ≤ 2: not met |")

@@ -37,8 +37,8 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 
 # How a CV run trains, by name. A config names its recipe; one that names none ran before
 # recipes existed and trained with `legacy` (so stored configs rerun as they ran). Sweeps
-# (the tasks' TRAINING) and `sweep.py single` use `finetune`. Measured on the 32 px results
-# setting (Fashion-MNIST 4000/1000 images, 3 epochs, EfficientNet-Lite0): legacy's `none` gave
+# (the tasks' TRAINING) and `sweep.py single` use `finetune`. Measured on the results' CV
+# setting of the time (Fashion-MNIST 4000/1000 images at 32 px, 3 epochs, EfficientNet-Lite0): legacy's `none` gave
 # 56-73% between seeds; BatchNorm statistics that follow the data (momentum 0.1: 0.99^186 = 15%
 # of the legacy running statistics were still ImageNet's), AdamW and no augmentation (the
 # model underfits 186 steps) are what moved it (docs/results: the recipe comparison).
