@@ -43,9 +43,10 @@ demo: setup
 # `python sweep.py results --plan`. A (config, seed) that already has a FINISHED run is
 # skipped (in MLflow or in docs/results/runs.csv, so a clean clone resumes too): the target
 # resumes across sittings, and each sweep's runs land in runs.csv when the page is written.
-# Wall times measured on 2 cores: collapse ~80 min, collapse-nlp ~40, cv224-uniform ~50,
-# beyond-cv ~20, beyond-nlp ~55, aqsgd-cv ~22, aqsgd-nlp ~31, seed-cv ~90,
-# seed-nlp ~95 (about 8 hours in all).
+# Wall times on 2 cores with nothing else running: a CV trial of the default (64 px, one pass
+# over 6000 images) takes ~1.5 min, so collapse (65 trials) ~100 min, beyond-cv ~45, aqsgd-cv
+# ~27, seed-cv ~70; a cv224 trial on the finetune recipe 4-6 min (cv224-uniform ~105);
+# collapse-nlp ~40, beyond-nlp ~55, aqsgd-nlp ~31, seed-nlp ~95 (about 9.5 hours in all).
 results: setup
 	@$(BIN)/python sweep.py results --plan | while read name space seeds; do \
 	  $(BIN)/python sweep.py run --space $$space --seeds $$seeds --name $$name --cpus-per-trial 2 \

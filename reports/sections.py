@@ -28,9 +28,9 @@ SECTIONS = [
         "gradients (inactive units, padding) all come back as a non-zero value of the order of the "
         "step, then stochastic rounding does not help (it only makes that value random) and only a "
         "grid with zero as a code (absmax) does. Either way the backward alone should collapse and "
-        "the forward alone should not. On NLP the two rows the collapse claim rests on (`none` and "
-        "`uniform:b=4`) have 5 seeds (`python sweep.py rerun --name results-collapse --config-id "
-        "c3e7e4c64850,2198ea32549d --seeds 5`), the others 3.",
+        "the forward alone should not. On NLP the rows the 4-bit claims rest on (`none`, "
+        "`uniform:b=4` and `uniform:b=4,range=absmax`) have 5 seeds (`python sweep.py rerun --name "
+        "results-collapse --config-id c3e7e4c64850,2198ea32549d,018b5fda1d0b --seeds 5`), the others 3.",
         (("collapse", "fashion_mnist", 5), ("collapse-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
@@ -40,7 +40,7 @@ SECTIONS = [
         "12 times more values per tensor and so a wider min-max range. EfficientNet-Lite0 at 224 px has the "
         "study's cut shapes. We test its uniform rows (16/10/9/8 bits) there, with the two fixes, "
         "on 640/320 images. The issue's other rows (4 bits, sort quantization 6+2 and 2+2, k-means) "
-        "on 1000/500 images are the `cv224` space; at about 2.5 min a trial on this CPU they did not "
+        "on 1000/500 images are the `cv224` space; at 4-6 min a trial on this CPU they did not "
         "fit a sitting beside the other sweeps (`python sweep.py run --space cv224 --seeds 3 --name "
         "results-cv224-full` runs them).",
         (("cv224-uniform", "fashion_mnist", 3),),
