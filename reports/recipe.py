@@ -46,6 +46,7 @@ def baseline_runs(df: pd.DataFrame, experiments=("results-collapse",), sizes=(32
 def _label(cfg: dict, where: str) -> str:
     bits = [f"{_size(cfg)} px"]
     bits += [f"{cfg[k]} {name}" for k, name in (("limit_train", "images"), ("epochs", "epochs")) if cfg.get(k)]
+    bits = [b.replace("1 epochs", "1 epoch") for b in bits]
     return f"{cfg.get('recipe') or 'legacy'} ({', '.join(bits)}; {where})"
 
 
@@ -143,8 +144,9 @@ def block(out: Path, df: pd.DataFrame) -> str:
         "default (Fashion-MNIST, EfficientNet-Lite0, batch 64, 1000 validation images; experiment "
         "`results-collapse`) was 4000 images at 32 px for 3 epochs; it is now one pass over 6000 "
         "images upsampled to 64 px, the first setting of the search below to clear the target, in "
-        "less CPU a trial (ft_64px_6000x1: about 75 s against 97 s for ft 4000 x 3 in the same "
-        "sitting). The sections below use it; the archived `v3/` page has the 32 px finetune runs. "
+        "less CPU a trial (ft_64px_6000x1 took 60-95 s a seed where 4000 x 3 at 32 px took about "
+        "97 s; the two back to back on a busy machine, seed 0: 120 s against 140 s). The sections "
+        "below use it; the archived `v3/` page has the 32 px finetune runs. "
         "224 px: 640/320 images, 2 epochs, batch 32 (the `cv224-uniform` setting; the finetune runs "
         "in experiment `recipe-cv224`). legacy: SGD at lr 0.01 for body and head, the model's "
         "BatchNorm momentum (0.01, so 15% of the running statistics used at evaluation were still "

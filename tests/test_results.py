@@ -467,7 +467,7 @@ def test_the_recipe_table_has_each_settings_baseline_and_its_target():
     assert len(lines) == 5
     assert lines[0].startswith("| CV default | legacy (32 px, 4000 images, 3 epochs; results-collapse, v2 page) | 2 |")
     assert "| 86.0 ± 0.8 |" in lines[1] and lines[1].endswith("≥ 85%, std ≤ 1: met |")
-    assert lines[2].startswith("| CV default | finetune (64 px, 6000 images, 1 epochs; results-collapse) | 2 |")
+    assert lines[2].startswith("| CV default | finetune (64 px, 6000 images, 1 epoch; results-collapse) | 2 |")
     assert lines[2].endswith("≥ 85%, std ≤ 1: 2 of 5 seeds |")
     assert lines[3].startswith("| 224 px | legacy (224 px, 640 images, 2 epochs; results-cv224, v2 page) |")
     assert "| 79.2 ± 2.8 |" in lines[4] and lines[4].endswith("≥ 80%, std ≤ 2: not met |")
