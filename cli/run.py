@@ -134,7 +134,7 @@ def make_plan(args: argparse.Namespace, space, base: dict, metric: str, objectiv
     common = dict(name=args.name, space=space.name, metric=metric, mode=args.mode, **kwargs)
     cut = trainables.default_placement(base["task"])
     if space.is_grid:
-        trials = space.grid(base["task"], args.seeds, training_overrides(args))
+        trials = space.grid(base, args.seeds)
         check_configs(trials)
         if not args.again and not args.resume:
             trials = without_finished(trials, kwargs["tracking_uri"], args.name, args.done_from)

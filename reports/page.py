@@ -186,9 +186,11 @@ HEAD = (
 
 def grid_ids(sec) -> set[tuple[str, str]]:
     """(task, config id) of every row of the section's sweeps as they are defined today."""
-    return {
-        (task, schema.config_id(cfg)) for space, task, _ in sec.spaces for cfg in search_spaces.get(space).grid(task, 1)
-    }
+    out = set()
+    for name, task, _ in sec.spaces:
+        space = search_spaces.get(name)
+        out |= {(task, schema.config_id(cfg)) for cfg in space.grid(space.base(task), 1)}
+    return out
 
 
 def current(sec, mine: pd.DataFrame) -> tuple[pd.DataFrame, str]:

@@ -45,8 +45,10 @@ def baseline_runs(df: pd.DataFrame, experiments=("results-collapse",), sizes=(32
 
 def _label(cfg: dict, where: str) -> str:
     bits = [f"{_size(cfg)} px"]
-    bits += [f"{cfg[k]} {name}" for k, name in (("limit_train", "images"), ("epochs", "epochs")) if cfg.get(k)]
-    bits = [b.replace("1 epochs", "1 epoch") for b in bits]
+    if cfg.get("limit_train"):
+        bits.append(f"{cfg['limit_train']} images")
+    if cfg.get("epochs"):
+        bits.append(f"{cfg['epochs']} epoch{'' if int(cfg['epochs']) == 1 else 's'}")
     return f"{cfg.get('recipe') or 'legacy'} ({', '.join(bits)}; {where})"
 
 

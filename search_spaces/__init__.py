@@ -49,12 +49,12 @@ class Space:
         known = trainables.family(task).DEFAULTS
         return {k: v for k, v in base.items() if k in known}
 
-    def grid(self, task: str, seeds: int, overrides: dict | None = None) -> list[dict]:
-        """Every row x seed 0..seeds-1 as a trial config (rows without a placement get the task's cut)."""
+    def grid(self, base: dict, seeds: int) -> list[dict]:
+        """Every row x seed 0..seeds-1 over ``base`` (``Space.base``) as a trial config (rows
+        without a placement get the task's cut)."""
         import trainables
 
-        base = self.base(task, overrides)
-        cut = trainables.default_placement(task)
+        cut = trainables.default_placement(base["task"])
         return [{**base, "placement": cut, **row, "seed": s} for row in self.rows for s in range(seeds)]
 
     @property

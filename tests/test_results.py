@@ -239,7 +239,8 @@ def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
     )  # fmt: skip
     import search_spaces
 
-    grid = {(c["fwd"], c["bwd"]): c for c in search_spaces.get("collapse").grid("fashion_mnist", 1)}
+    collapse = search_spaces.get("collapse")
+    grid = {(c["fwd"], c["bwd"]): c for c in collapse.grid(collapse.base("fashion_mnist"), 1)}
     keys = list(zip(df["fwd"], df["bwd"], strict=True))
     df["config_id"] = [schema.config_id(grid[k]) for k in keys]
     df["config_json"] = [json.dumps({**grid[k], "seed": s}) for k, s in zip(keys, df["seed"], strict=True)]
