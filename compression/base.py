@@ -95,6 +95,12 @@ class Compressor:
         x_hat, _ = self.roundtrip(x)
         return x_hat, self.payload_nbytes(x.shape), None
 
+    def exact_values(self, x: torch.Tensor) -> int:
+        """How many of the last ``send``'s values crossed exactly, not compressed (AQ-SGD's first
+        sightings, all of ``none``'s): a compressor that sent most of its values exactly cannot
+        carry a claim about compression."""
+        return 0
+
     def send_back(self, g: torch.Tensor, saved: object, layout: tuple) -> tuple[torch.Tensor, int]:
         """The gradient's crossing; ``saved`` is what the forward's ``send`` kept, ``layout`` the
         forward activation's (shape, strides)."""

@@ -125,6 +125,11 @@ class Boundary(nn.Module):
             "error_bwd": 0.0,
             "raw_bytes_fwd": 0,
             "raw_bytes_bwd": 0,
+            # values of training crossings, and how many of them went exactly (not compressed)
+            "train_values_fwd": 0,
+            "train_values_bwd": 0,
+            "exact_values_fwd": 0,
+            "exact_values_bwd": 0,
             "buffer_bytes": self.fwd.buffer_bytes,
         }
 
@@ -163,6 +168,16 @@ class Boundary(nn.Module):
         s[f"raw_bytes_{direction}"] += x.numel() * x.element_size()  # what the uncompressed link sends
         self._count(direction, x, x_hat)
 
+    def _crossed(self, direction: str, x: torch.Tensor, exact: int) -> None:
+        self.stats[f"train_values_{direction}"] += x.numel()
+        self.stats[f"exact_values_{direction}"] += exact
+
+    def compressed_fraction(self, direction: str) -> float:
+        """The fraction of this direction's training values that crossed compressed (1.0 when
+        nothing crossed yet: no evidence against the compressor)."""
+        n = self.stats[f"train_values_{direction}"]
+        return 1.0 - self.stats[f"exact_values_{direction}"] / n if n else 1.0
+
     def _forward(self, x):
         ids = None
         if self.stateful and self._train_call:
@@ -175,6 +190,8 @@ class Boundary(nn.Module):
             raise ValueError(f"boundary {self.name!r} (forward activation, {self.fwd_spec}): {e}") from None
         _sync(x)
         self._meter("fwd", x, x_hat, nbytes, time.perf_counter() - t0)
+        if self._train_call:
+            self._crossed("fwd", x, self.fwd.exact_values(x))
         self.stats.update(numel=x.numel(), shape=list(x.shape), buffer_bytes=self.fwd.buffer_bytes)
         return x_hat, (saved if self.bwd.pairs_with else None)
 
@@ -187,6 +204,7 @@ class Boundary(nn.Module):
             raise ValueError(f"boundary {self.name!r} (backward gradient, {self.bwd_spec}): {e}") from None
         _sync(g)
         self._meter("bwd", g, g_hat, nbytes, time.perf_counter() - t0)
+        self._crossed("bwd", g, self.bwd.exact_values(g))
         return g_hat
 
     # --- state: stateful methods' buffers travel with the model's checkpoint --------

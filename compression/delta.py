@@ -48,10 +48,14 @@ class Delta(Compressor):
 
     def send(self, x, ids=None):
         """Training (ids given): the delta path with its exact bytes; eval: the direct quantizer."""
+        self._exact = 0
         if ids is None:
             return super().send(x)
         x_hat, nbytes = self.roundtrip_ids(x, ids)
         return x_hat, nbytes, None
+
+    def exact_values(self, x):
+        return self._exact
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -59,6 +63,7 @@ class Delta(Compressor):
         self.buffer_dtype = BUFFER_DTYPES[spec.params["buffer"]]
         self.buf: torch.Tensor | None = None  # [capacity, *row]
         self.seen: torch.Tensor | None = None  # bool [capacity]
+        self._exact = 0  # values the last send sent exactly
         inner = self.inner
         self._fusable = inner.absmax and inner.group == "tensor" and not inner.stochastic and inner.clip >= 100
 
@@ -136,11 +141,13 @@ class Delta(Compressor):
     def roundtrip_ids(self, x: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Training: the receiver's reconstruction (with x's strides) and the exact payload bytes."""
         out, was = self._step(x, ids)
+        n_seen = int(was.sum())
+        self._exact = (x.shape[0] - n_seen) * x[0].numel()  # first sightings go exactly
         if out.dtype != x.dtype or out.stride() != x.stride():
             y = torch.empty_like(x)
             y.copy_(out)
             out = y
-        return out, self.nbytes_ids(x.shape, int(was.sum()))
+        return out, self.nbytes_ids(x.shape, n_seen)
 
     def nbytes_ids(self, shape, n_seen: int) -> int:
         shape = torch.Size(shape)

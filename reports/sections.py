@@ -34,6 +34,18 @@ SECTIONS = [
         (("collapse", "fashion_mnist", 5), ("collapse-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
+        "results-cause",
+        "What in the legacy recipe turns the gradient collapse on",
+        "The v2 page's collapse was real and tied to the backward pass: on the legacy recipe (SGD at "
+        "lr 0.01, the model's BatchNorm momentum 0.01, random crop and flip, no warm-up), 4000 images at "
+        "32 px for 3 epochs, 4-bit min-max on the gradient alone lost 47.5 points and 8-bit 24.5 "
+        "(`docs/results/v2/runs.csv`), while the finetune recipe at the same setting loses under a "
+        "point. Here the legacy setting runs again with one factor at a time set to finetune's "
+        "value (each row's `recipe` overrides name it), on the rows that collapse rests on: `none`, "
+        "backward-only 4 and 8 bits, and 4-bit absmax both ways.",
+        (("cause", "fashion_mnist", 3),),
+    ),
+    Section(
         "results-cv224",
         "The study's CV claim at the study's cut sizes",
         "At the CV default's 64 px our first cut is [B,32,32,32]; the study's was [B,32,112,112], "

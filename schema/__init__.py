@@ -33,6 +33,12 @@ CLEAN = {VAL_ACC: VAL_ACC_CLEAN, VAL_MCC: VAL_MCC_CLEAN, VAL_F1: VAL_F1_CLEAN}
 BYTES_FWD_RUN, BYTES_BWD_RUN = "bytes_fwd_run", "bytes_bwd_run"
 COST = (SNR_FWD_DB, SNR_BWD_DB, BYTES_FWD, BYTES_BWD, BYTES_FWD_RUN, BYTES_BWD_RUN, RATIO, STEP_TIME, COMPRESS_TIME)
 COST += (BUFFER_MB,)
+# the fraction of the training values that crossed compressed (not sent exactly), per direction:
+# the epoch's own and over every epoch of the run. AQ-SGD's first sightings go exactly, `none`
+# sends everything exactly; a row that sent most of its forward exactly carries no claim.
+COMPRESSED_FWD, COMPRESSED_BWD = "compressed_fwd", "compressed_bwd"
+COMPRESSED_FWD_RUN, COMPRESSED_BWD_RUN = "compressed_fwd_run", "compressed_bwd_run"
+COST += (COMPRESSED_FWD, COMPRESSED_BWD, COMPRESSED_FWD_RUN, COMPRESSED_BWD_RUN)
 METRICS = (EPOCH, TRAIN_LOSS, *ACCURACY, *CLEAN.values(), *COST, COMPILED, VAL_OVERLAP_DROPPED, PEAK_MEM_MB)
 REPORTED = tuple(m for m in METRICS if m != EPOCH)  # what a report can rank or average
 SNR_METRICS = (SNR_FWD_DB, SNR_BWD_DB)

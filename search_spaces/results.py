@@ -115,3 +115,49 @@ AQSGD_NLP = Space(
     training=NLP_TRAINING,
 )
 SPACES = (COLLAPSE, COLLAPSE_NLP, CV224, CV224_UNIFORM, BEYOND_CV, BEYOND_NLP, AQSGD_CV, AQSGD_NLP)
+
+
+# ------------------------------------------------------------------ the collapse's cause
+# The v2 collapse (legacy recipe, 4000 images at 32 px, 3 epochs) was backward-tied: 4-bit
+# backward only -47.5 points. The finetune recipe at the same setting shows none of it. Which of
+# the recipe's differences turns it off? One factor of legacy at a time, set to finetune's value.
+LEGACY_TRAINING = {  # the setting the v2 collapse rows trained in (docs/results/v2/runs.csv)
+    "model": "efficientnet_lite0",
+    "recipe": "legacy",
+    "image_size": 32,
+    "epochs": 3,
+    "limit_train": 4000,
+    "limit_val": 1000,
+}
+CAUSE_FACTORS = {  # factor -> the override that sets it alone to finetune's value
+    "legacy": {},
+    "bn_momentum": {"bn_momentum": 0.1},
+    "augment": {"augment": False},
+    "optimizer": {"optimizer": "adamw"},  # at legacy's lr 0.01: the optimizer alone
+    "lr": {"lr": 2e-3},  # SGD at finetune's lr
+    "warmup": {"warmup": 0.05},
+}
+CAUSE_ROWS = (  # the rows the v2 collapse rests on; the first two are the claims' core
+    {"fwd": "none", "bwd": "none"},
+    {"fwd": "none", "bwd": "uniform:b=4"},
+    {"fwd": "none", "bwd": "uniform:b=8"},
+    {"fwd": "uniform:b=4,range=absmax", "bwd": "uniform:b=4,range=absmax"},
+)
+
+
+def cause_rows() -> list[dict]:
+    """Every row under every factor, the core rows of every factor first (a sitting that runs
+    out of time has what the claims need)."""
+    return [{**row, **CAUSE_FACTORS[f]} for row in CAUSE_ROWS for f in CAUSE_FACTORS]
+
+
+CAUSE = Space(
+    name="cause",
+    description="the v2 collapse's cause: legacy recipe at 32 px (4000 images, 3 epochs), one factor at a time "
+    "set to finetune's (BN momentum, augmentation, optimizer, lr, warm-up); none, bwd-only 4 and 8 bits, "
+    "4-bit absmax both ways",
+    default_task="fashion_mnist",
+    rows=cause_rows(),
+    training=LEGACY_TRAINING,
+)
+SPACES = (*SPACES, CAUSE)

@@ -74,7 +74,15 @@ def boundary_metrics(
         schema.SNR_FWD_DB: snr_from_energy(_total(st, "signal_fwd"), _total(st, "error_fwd")),
         schema.SNR_BWD_DB: snr_from_energy(_total(st, "signal_bwd"), _total(st, "error_bwd")),
         schema.BUFFER_MB: sum(s["buffer_bytes"] for s in st) / 2**20,
+        schema.COMPRESSED_FWD: _compressed(st, "fwd"),
+        schema.COMPRESSED_BWD: _compressed(st, "bwd"),
     }
+
+
+def _compressed(stats: list[dict], direction: str) -> float:
+    """The fraction of a direction's training values, over every boundary, that crossed compressed."""
+    n = sum(s[f"train_values_{direction}"] for s in stats)
+    return 1.0 - sum(s[f"exact_values_{direction}"] for s in stats) / n if n else 1.0
 
 
 def _total(stats: list[dict], key: str) -> float:
@@ -320,10 +328,19 @@ def unmetered(boundaries: list[Boundary]):
             b.stats = st
 
 
+RUN_AVERAGES = (
+    (schema.BYTES_FWD, schema.BYTES_FWD_RUN),
+    (schema.BYTES_BWD, schema.BYTES_BWD_RUN),
+    (schema.COMPRESSED_FWD, schema.COMPRESSED_FWD_RUN),
+    (schema.COMPRESSED_BWD, schema.COMPRESSED_BWD_RUN),
+)
+
+
 def run_bytes(metrics: dict, last: dict, epoch: int) -> dict:
-    """Bytes per sample averaged over epochs 1..epoch (every epoch trains as many samples)."""
+    """Bytes per sample and compressed fractions averaged over epochs 1..epoch (every epoch
+    trains as many samples)."""
     out = {}
-    for k, run in ((schema.BYTES_FWD, schema.BYTES_FWD_RUN), (schema.BYTES_BWD, schema.BYTES_BWD_RUN)):
+    for k, run in RUN_AVERAGES:
         before = last.get(run, metrics[k]) if epoch > 1 else 0.0
         out[run] = (before * (epoch - 1) + metrics[k]) / epoch
     return out
