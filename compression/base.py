@@ -101,6 +101,11 @@ class Compressor:
         carry a claim about compression."""
         return 0
 
+    def exact_fraction(self, epochs: int) -> float:
+        """The fraction of its training values this method sends exactly over a run of ``epochs``
+        epochs that sees every example once an epoch (what a plan can check before any run)."""
+        return 0.0
+
     def send_back(self, g: torch.Tensor, saved: object, layout: tuple) -> tuple[torch.Tensor, int]:
         """The gradient's crossing; ``saved`` is what the forward's ``send`` kept, ``layout`` the
         forward activation's (shape, strides)."""

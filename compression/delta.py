@@ -57,6 +57,9 @@ class Delta(Compressor):
     def exact_values(self, x):
         return self._exact
 
+    def exact_fraction(self, epochs):
+        return 1.0 / max(int(epochs), 1)  # every example's first sighting goes exactly
+
     def __init__(self, spec):
         super().__init__(spec)
         self.inner = Uniform(spec.inner())

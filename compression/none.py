@@ -18,6 +18,9 @@ class NoCompression(Compressor):
     def exact_values(self, x):
         return x.numel()
 
+    def exact_fraction(self, epochs):
+        return 1.0
+
     def bits(self, shape, dtype=torch.float32) -> int:
         return torch.Size(shape).numel() * torch.empty((), dtype=dtype).element_size() * 8
 

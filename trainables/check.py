@@ -33,6 +33,26 @@ def check_specs(config: dict) -> None:
         raise ConfigError(str(e)) from None
 
 
+ACTS = 0.5  # a compressor that sends more than this fraction of its values exactly never acted
+
+
+def check_acts(config: dict) -> None:
+    """Refuse a forward compressor that would send more than half its training values exactly
+    in this run's epochs (AQ-SGD in one epoch sees every example once: all first sightings), with
+    the epochs it needs."""
+    spec = config.get("fwd") or "none"
+    comp = compression.build(spec)
+    epochs = int(family(config.get("task")).resolve(config)["epochs"])
+    if comp.exact_fraction(epochs) <= ACTS or comp.exact_fraction(10**6) > ACTS:
+        return  # acts, or never compresses anything (none)
+    need = next(e for e in range(epochs + 1, 1000) if comp.exact_fraction(e) <= ACTS)
+    raise ConfigError(
+        f"fwd={spec}: in {epochs} epoch(s) it sends {comp.exact_fraction(epochs):.0%} of its forward values "
+        f"exactly (every example's first sighting), so it never acts; give it at least {need} epochs "
+        f"(3 send two thirds compressed), or the same steps over fewer images (limit_train)"
+    )
+
+
 def check_placement(config: dict) -> str:
     """The placement given (an empty one is refused: leave it out for the task's default)."""
     given = config.get("placement")
@@ -69,6 +89,7 @@ def check(config: dict) -> None:
     t = task(config.get("task"))
     family(t.name).resolve(config)  # the family's own key checks (recipe, eval_every)
     check_specs(config)
+    check_acts(config)
     check_names(config.get("device"), config.get("precision"))  # the trial's own check (a GPU is the CLI's)
     cuts = check_placement(config)
     root = config.get("root")
@@ -112,4 +133,4 @@ def cut_shapes(config: dict) -> list[tuple[str, list[int]]]:
     return shapes
 
 
-__all__ = ["check", "check_placement", "cut_shapes"]
+__all__ = ["ACTS", "check", "check_acts", "check_placement", "cut_shapes"]
