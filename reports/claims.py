@@ -8,6 +8,8 @@ A claim compares config A with config B (same experiment, task and placement) on
 - ``beats``: A > B. Holds when the CI lies above 0; does not hold when it lies at or below 0.
 - ``collapses``: A < B - margin (a loss larger than the margin, e.g. 5 points). Holds when
   the CI lies below -margin; does not hold when it lies above -margin.
+- ``keeps``: A > B - margin (A keeps within the margin of B: no collapse). Holds when the CI
+  lies above -margin; does not hold when it lies below.
 
 Each outcome is a test: "the CI lies above c" is the one-sided t-test of mean > c at 2.5%,
 its p-value doubled (``p_above``/``p_below``), so that a raw p < 0.05 is exactly the CI rule; a
@@ -19,7 +21,9 @@ Verdicts are decided after Holm-Bonferroni over a family (the claims of one sect
 page): a claim is decided when its Holm-adjusted p < 0.05; raw and adjusted p are shown. Rows
 at the majority class (val_acc <= the validation majority rate + 0.5 point on every seed)
 are floors, not findings: a claim whose two rows are both there is "untestable: both at the
-majority class". Below two paired seeds there is no test: inconclusive. An inconclusive
+majority class". A claim on a row whose compressor sent less than half its forward training
+values compressed (AQ-SGD in its first epoch sends every example exactly) is "untestable:
+compressor inactive". Below two paired seeds there is no test: inconclusive. An inconclusive
 verdict states the seeds it needs: the smallest N at which, were the paired differences' mean
 and spread what they are now, the test would decide even at Bonferroni's level (p x the
 family's size < 0.05, which Holm never asks more than); with the ``sweep.py rerun
@@ -40,9 +44,11 @@ import schema
 
 from .stats import AT_FLOOR, difference, same_cut
 
-RELATIONS = ("matches", "loses", "beats", "collapses")
+RELATIONS = ("matches", "loses", "beats", "collapses", "keeps")
 ALPHA = 0.05
 UNTESTABLE = "untestable: both at the majority class"
+INACTIVE = "untestable: compressor inactive"
+ACTIVE = 0.5  # a row that sent less than this fraction of its forward values compressed carries no claim
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,26 @@ class Config:
     fwd: str
     bwd: str = ""  # "" = the default backward of the forward spec
     placement: str | None = None  # None: the task's default cut
+    setting: tuple[tuple[str, object], ...] = ()  # training keys the run's resolved config must have
+    tag: str = ""  # how a label names the setting (e.g. the one factor changed)
 
     def label(self) -> str:
-        return f"`{self.fwd}`" + (f" / bwd `{self.bwd}`" if self.bwd else "")
+        where = f" [{self.tag}]" if self.tag else ""
+        return f"`{self.fwd}`" + (f" / bwd `{self.bwd}`" if self.bwd else "") + where
+
+    def trained(self, config_json: str, task: str) -> bool:
+        """The run's config, resolved with its family's defaults, has this config's setting."""
+        if not self.setting:
+            return True
+        import json
+
+        import trainables
+
+        try:
+            cfg = trainables.family(task).resolve({**json.loads(config_json or "{}"), "task": task})
+        except (ValueError, TypeError, trainables.ConfigError):
+            return False
+        return all(cfg.get(k) == v for k, v in self.setting)
 
     def key(self, task: str) -> tuple[str, str, str]:
         """(fwd, bwd, placement) as a summary row holds them: canonical specs, the cut resolved."""
@@ -107,7 +130,34 @@ def find(summary: pd.DataFrame, experiment: str, task: str, c: Config) -> pd.Ser
         & (summary["fwd"] == fwd)
         & (summary["bwd"].fillna("").map(_canon) == bwd)
     ]
+    if c.setting and not hit.empty:
+        hit = hit[[c.trained(j, task) for j in hit[schema.CONFIG_PARAM]]]
     return None if hit.empty else hit.iloc[0]
+
+
+def compressed_fraction(row: pd.Series, task: str) -> float:
+    """The fraction of a row's forward training values that crossed compressed: as its runs
+    logged it, or (runs before the metric) what its compressor sends in its config's epochs."""
+    logged = row.get(schema.COMPRESSED_FWD_RUN, math.nan)
+    if logged is not None and math.isfinite(float(logged)):
+        return float(logged)
+    import json
+
+    import trainables
+
+    try:
+        cfg = trainables.family(task).resolve({**json.loads(row.get(schema.CONFIG_PARAM) or "{}"), "task": task})
+        return 1.0 - compression.build(row["fwd"]).exact_fraction(int(cfg["epochs"]))
+    except (ValueError, TypeError, KeyError, trainables.ConfigError):
+        return math.nan
+
+
+def inactive(row: pd.Series, task: str) -> bool:
+    """A compressing row (not `none`) that sent less than ACTIVE of its forward compressed."""
+    if compression.parse_spec(row["fwd"]).method == "none":
+        return False
+    frac = compressed_fraction(row, task)
+    return math.isfinite(frac) and frac < ACTIVE
 
 
 def p_above(diffs: np.ndarray, c: float) -> float:
@@ -135,6 +185,7 @@ def test(relation: str, diffs, margin: float) -> tuple[str, float]:
         "loses": (p_below(d, 0.0), p_above(d, 0.0)),
         "beats": (p_above(d, 0.0), p_below(d, 0.0)),
         "collapses": (p_below(d, -margin), p_above(d, -margin)),
+        "keeps": (p_above(d, -margin), p_below(d, -margin)),
     }
     if relation not in p:
         raise ValueError(f"relation {relation!r}: one of {', '.join(RELATIONS)}")
@@ -183,6 +234,14 @@ def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame, pair_across
     if bool(ra.get(AT_FLOOR)) and bool(rb.get(AT_FLOOR)):
         v.verdict = UNTESTABLE
         return v
+    idle = [(c, r) for c, r in ((claim.a, ra), (claim.b, rb)) if inactive(r, claim.task)]
+    if idle:
+        v.verdict = INACTIVE
+        v.note = "; ".join(
+            f"{c.label()} sent {compressed_fraction(r, claim.task):.0%} of its forward values compressed "
+            f"(the rest exactly), under the {ACTIVE:.0%} a claim needs" for c, r in idle
+        )
+        return v
     if d["n"] >= 2:
         v.outcome, v.p_raw = test(claim.relation, d["diffs"], claim.margin)
     return v
@@ -218,7 +277,8 @@ def _is_accuracy(c: Claim) -> bool:
 def fmt(v: Verdict) -> str:
     scale, unit = (100, " pts") if _is_accuracy(v.claim) else (1, "")
     margin = f"{v.claim.margin * scale:g}{unit}"
-    rel = {"matches": f"matches (within ±{margin})", "collapses": f"collapses against (loses more than {margin})"}
+    rel = {"matches": f"matches (within ±{margin})", "collapses": f"collapses against (loses more than {margin})",
+           "keeps": f"keeps within {margin} of"}  # fmt: skip
     head = f"{v.claim.a.label()} {rel.get(v.claim.relation, v.claim.relation)} {v.claim.b.label()}"
     if v.n == 0:
         return f"**{v.claim.text}** — *{v.verdict}*. {head}: {v.note or 'no seed pairs'}."
@@ -232,7 +292,7 @@ def fmt(v: Verdict) -> str:
         text += " Per seed: " + ", ".join(f"{x * scale:+.1f}" for x in v.per_seed) + "."
     if v.note:
         text += f" {v.note[0].upper()}{v.note[1:]}."
-    if v.decided or v.verdict == UNTESTABLE:
+    if v.decided or v.verdict in (UNTESTABLE, INACTIVE):
         return text
     if v.needs is not None:
         text += (
@@ -261,7 +321,7 @@ def table(verdicts: list[Verdict]) -> str:
         ci = "" if math.isnan(v.low) else f"[{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
         d = "" if math.isnan(v.mean) else f"{v.mean * scale:+.1f}"
         rel = v.claim.relation
-        if rel in ("matches", "collapses"):
+        if rel in ("matches", "collapses", "keeps"):
             rel += f" ({v.claim.margin * scale:g})"
         p = ("", "") if math.isnan(v.p_raw) else (f"{v.p_raw:.3g}", f"{v.p_adj:.3g}")
         verdict = v.verdict
@@ -273,6 +333,7 @@ def table(verdicts: list[Verdict]) -> str:
 
 
 __all__ = [
+    "INACTIVE",
     "RELATIONS",
     "UNTESTABLE",
     "Claim",

@@ -8,7 +8,9 @@ from __future__ import annotations
 import schema
 from search_spaces.beyond import AQ4, AQ6
 from search_spaces.beyond import BWD as UNBIASED_BWD
+from search_spaces.results import CAUSE_FACTORS
 from search_spaces.study import CV_CUT, NLP_BOTH
+from trainables.cv import RECIPES
 
 from .claims import Claim
 from .claims import Config as C
@@ -106,4 +108,30 @@ AQSGD = [
           C("delta:b=3", UNBIASED_BWD), "beats", C("uniform:b=3", UNBIASED_BWD), M, CLEAN),
 ]  # fmt: skip
 
-CLAIMS = STUDY + COLLAPSE + BEYOND + AQSGD
+# What in the legacy recipe turns the gradient collapse on: each factor set alone to finetune's
+# value, on the legacy 32 px setting (search_spaces.results.CAUSE_FACTORS).
+LEGACY = RECIPES["legacy"]
+
+
+def _under(factor: str, fwd: str, bwd: str) -> C:
+    """A row of the cause section under one factor: the resolved recipe keys it trained with."""
+    change = CAUSE_FACTORS[factor]
+    keys = {**LEGACY, **change}
+    tag = ", ".join(f"{k}={v}" for k, v in change.items()) or "legacy"
+    return C(fwd, bwd, setting=tuple(sorted(keys.items())), tag=tag)
+
+
+CAUSE = [
+    Claim("results-cause", FM, "Legacy recipe: 4 bits on the backward only collapses", _under("legacy", "none", "uniform:b=4"),
+          "collapses", _under("legacy", "none", "none"), BIG),
+    Claim("results-cause", FM, "Legacy recipe: 8 bits on the backward only collapses", _under("legacy", "none", "uniform:b=8"),
+          "collapses", _under("legacy", "none", "none"), BIG),
+    Claim("results-cause", FM, "Legacy recipe: 4-bit absmax both ways (zero a code) keeps within 5 points of none",
+          _under("legacy", "uniform:b=4,range=absmax", "uniform:b=4,range=absmax"), "keeps", _under("legacy", "none", "none"), BIG),
+] + [
+    Claim("results-cause", FM, f"Changing {factor} alone removes the 4-bit backward collapse",
+          _under(factor, "none", "uniform:b=4"), "keeps", _under(factor, "none", "none"), BIG)
+    for factor in CAUSE_FACTORS if factor != "legacy"
+]  # fmt: skip
+
+CLAIMS = STUDY + COLLAPSE + CAUSE + BEYOND + AQSGD

@@ -17,7 +17,7 @@ import trainables
 from schema import VAL_ACC
 
 from . import claims as claimsmod
-from . import recipe, runs, table
+from . import recipe, runs, stats, table
 from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
@@ -80,24 +80,30 @@ def _missing(
     task: str, space: str, seeds: int, summary: pd.DataFrame, collapse: set = frozenset()
 ) -> tuple[list[str], dict[int, list[str]]]:
     """The space's rows not run or short of seeds (lines for the page), and the config ids of the
-    short ones by the seeds they need (for `sweep.py rerun`)."""
+    short ones by the seeds they need (for `sweep.py rerun`). Rows are found by config id, so rows
+    that differ only in their training setting are told apart."""
     out: list[str] = []
     short: dict[int, list[str]] = {}
-    keys = [
-        claimsmod.Config(r["fwd"], r.get("bwd", ""), r.get("placement")).key(task)
-        for r in search_spaces.get(space).rows
-    ]
-    several = len({placement for _, _, placement in keys}) > 1
-    for fwd, bwd, placement in keys:
-        need = max(seeds, COLLAPSE_SEEDS) if (fwd, bwd, placement) in collapse else seeds
+    sp = search_spaces.get(space)
+    configs = sp.grid(sp.base(task), 1)
+    several = len({c["placement"] for c in configs}) > 1
+    base_setting = stats.setting_of(json.dumps(configs[0])) if configs else {}
+    by_id = summary.set_index(schema.TAG_CONFIG_ID) if not summary.empty else summary
+    for cfg in configs:
+        key = claimsmod.Config(cfg["fwd"], cfg.get("bwd") or "", cfg["placement"]).key(task)
+        fwd, bwd, placement = key
+        need = max(seeds, COLLAPSE_SEEDS) if key in collapse else seeds
         why = " (a collapse claim rests on it)" if need > seeds else ""
+        mine = stats.setting_of(json.dumps(cfg))
+        changed = ", ".join(f"{k}={v}" for k, v in mine.items() if base_setting.get(k) != v)
         label = f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + (f" @ {placement}" if several else "")
-        hit = summary[(summary["fwd"] == fwd) & (summary["bwd"] == bwd) & (summary["placement"] == placement)]
-        if hit.empty:
+        label += f" [{changed}]" if changed else ""
+        cid = schema.config_id(cfg)
+        if summary.empty or cid not in by_id.index:
             out.append(f"{label}: not run")
-        elif int(hit.iloc[0]["n"]) < need:
-            out.append(f"{label}: N={int(hit.iloc[0]['n'])} of {need}{why}")
-            short.setdefault(need, []).append(str(hit.iloc[0][schema.TAG_CONFIG_ID]))
+        elif int(by_id.loc[cid, "n"]) < need:
+            out.append(f"{label}: N={int(by_id.loc[cid, 'n'])} of {need}{why}")
+            short.setdefault(need, []).append(cid)
     return out, short
 
 
@@ -107,16 +113,23 @@ def _reproducibility(df: pd.DataFrame) -> str:
     if rep.empty:
         return ""
     same, diff = rep[rep["identical"]], rep[~rep["identical"]]
-    one = rep["machine_a"] == rep["machine_b"]
+    one = [stats.one_machine(a, b) for a, b in zip(rep["machine_a"], rep["machine_b"], strict=True)]
+    one = pd.Series(one, index=rep.index, dtype=bool)
+    unknown = (rep["machine_a"] == stats.UNRECORDED) | (rep["machine_b"] == stats.UNRECORDED)
     per_machine = "; ".join(
         f"{label}: {int(part['identical'].sum())} of {len(part)} identical"
-        for label, part in (("on one machine", rep[one]), ("on two machines", rep[~one]))
+        for label, part in (
+            ("on one recorded host", rep[one]),
+            ("on two recorded hosts", rep[~one & ~unknown]),
+            ("with a host not recorded", rep[unknown]),
+        )
         if len(part)
     )
     text = (
         f"\n\n**Same seed, same config, another run.** {len(rep)} (config, seed) pairs finished in two "
-        f"experiments ({per_machine}; runs stored before hosts were recorded count as one 'unrecorded' "
-        f"machine): {len(same)} were identical (train loss equal to the last digit)"
+        f"experiments ({per_machine}; runs stored before hosts were recorded are not known to share a "
+        f"machine and pair only with `--pair-across-machines`): {len(same)} were identical (train loss "
+        "equal to the last digit)"
     )
     if not diff.empty:
         gap = (diff["a"] - diff["b"]).abs() * 100
@@ -249,7 +262,7 @@ def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep) -
         cfg = json.loads(done.iloc[0]["config_json"])
         shapes = "; ".join(f"{n}: {s}" for n, s in cut_shapes(cfg))
         parts.append(f"\nCut shapes per batch (measured on the model): {shapes}.\n")
-    sub = table.Report(summary, rep.failed[rep.failed["task"] == task], done, rep.notes)
+    sub = table.for_task(rep, task)
     parts.append("\n" + table.render(sub, METRIC, "md"))
     plot = out / f"{experiment}-{task}.png"
     table.plot(summary, METRIC, plot, title=f"{experiment} / {task}: {METRIC}, mean ± std over seeds")

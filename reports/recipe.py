@@ -23,6 +23,7 @@ SETTINGS = (
 )
 EXPERIMENTS = ("recipe-cv224",)  # experiments of their own that only this section reads
 SEEDS = 5  # a target is judged over this many seeds
+CSV, V2_CSV = "docs/results/runs.csv", "docs/results/v2/runs.csv"  # where a row's runs are kept
 TARGET = (*SETTINGS[0][3:], SEEDS)  # the search's: the CV default's mean and std, over SEEDS seeds
 
 
@@ -40,7 +41,25 @@ def baseline_runs(df: pd.DataFrame, experiments=("results-collapse",), sizes=(32
     if "config_json" not in fin.columns:  # a frame without configs: the task's defaults
         fin = fin.assign(config_json="{}")
     size = fin["config_json"].map(lambda c: _size(json.loads(c)))
-    return fin[size.isin(sizes)]
+    return once(fin[size.isin(sizes)])
+
+
+def once(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per training: a (config, seed) that ran on one recorded host is one training,
+    whichever experiments hold it (the first run counts; ``experiments`` lists where it is)."""
+    if df.empty:
+        return df.assign(experiments="")
+    df = df.reset_index(drop=True)
+    host = df.get(schema.TAG_HOST, pd.Series("", index=df.index)).fillna("").astype(str)
+    key = df["config_json"].map(lambda c: schema.config_id(json.loads(c))) + "|" + df["seed"].astype(str)
+    key = key.where(host == "", key + "|" + host)  # no recorded host: not known to be the same training
+    key = key.where(host != "", key + "|" + pd.Series(range(len(df)), index=df.index).astype(str))
+    d = df.assign(_key=key)
+    if "start_time" in d:
+        d = d.sort_values("start_time", kind="stable")
+    where = d.groupby("_key")["experiment"].agg(lambda e: ", ".join(dict.fromkeys(e)))
+    first = d.drop_duplicates("_key", keep="first")
+    return first.assign(experiments=first["_key"].map(where)).drop(columns="_key")
 
 
 def _label(cfg: dict, where: str) -> str:
@@ -83,7 +102,8 @@ def _baselines(old: pd.DataFrame, new: pd.DataFrame) -> list[str]:
                 cfg = json.loads(d.iloc[0]["config_json"])
                 if not v2 and not cfg.get("recipe"):
                     continue  # legacy runs still in runs.csv belong to the v2 rows
-                where = d.iloc[0]["experiment"] + (", v2 page" if v2 else "")
+                where = ", ".join(dict.fromkeys(", ".join(d["experiments"]).split(", ")))
+                where += f"; {V2_CSV}" if v2 else f"; {CSV}"
                 lines.append(_row(label, _label(cfg, where), d, target))
     return lines
 
@@ -131,6 +151,25 @@ def _search(path: Path) -> str:
     )
 
 
+def _recipes() -> str:
+    """What each recipe is, from trainables.cv.RECIPES (its owner), with the share of ImageNet's
+    BatchNorm statistics left after the legacy setting's steps at the model's own momentum."""
+    from trainables.cv import RECIPES
+
+    steps = 3 * (4000 // 64)  # the legacy 32 px setting: 4000 images, batch 64, 3 epochs
+    left = (1 - 0.01) ** steps  # EfficientNet-Lite0's own momentum is 0.01
+    parts = []
+    for name, r in RECIPES.items():
+        bn = f"BatchNorm momentum {r['bn_momentum']}" if r["bn_momentum"] is not None else (
+            f"the model's BatchNorm momentum (0.01: {left:.0%} of the running statistics are still ImageNet's "
+            f"after {steps} steps)"
+        )
+        warm = f", a {r['warmup']:.0%} linear warm-up then cosine" if r["warmup"] else ", cosine"
+        aug = "random crop and flip" if r["augment"] else "no augmentation"
+        parts.append(f"{name}: {r['optimizer']} at lr {r['lr']:g}{warm}, {bn}, {aug}")
+    return "; ".join(parts) + "."
+
+
 def block(out: Path, df: pd.DataFrame) -> str:
     """The page's recipe section (empty when no setting has baseline runs)."""
     old_csv = out / "v2" / "runs.csv"
@@ -142,17 +181,12 @@ def block(out: Path, df: pd.DataFrame) -> str:
     head += "| target |"
     table = [head, "|---|---|---|---|---|---|---|", *lines]
     return (
-        "\n## The CV recipe\n\nThe `none` baseline of the CV settings, per recipe and setting. The CV "
+        "\n## The CV recipe\n\nThe `none` baseline of the CV settings, per recipe and setting; a "
+        "(config, seed) that ran on one recorded host counts once, whichever experiments hold it. The CV "
         "default (Fashion-MNIST, EfficientNet-Lite0, batch 64, 1000 validation images; experiment "
         "`results-collapse`) was 4000 images at 32 px for 3 epochs; it is now one pass over 6000 "
-        "images upsampled to 64 px, the first setting of the search below to clear the target, in "
-        "less CPU a trial (ft_64px_6000x1 took 60-95 s a seed where 4000 x 3 at 32 px took about "
-        "97 s; the two back to back on a busy machine, seed 0: 120 s against 140 s). The sections "
+        "images upsampled to 64 px, the first setting of the search below to clear the target. The sections "
         "below use it; the archived `v3/` page has the 32 px finetune runs. "
-        "224 px: 640/320 images, 2 epochs, batch 32 (the `cv224-uniform` setting; the finetune runs "
-        "in experiment `recipe-cv224`). legacy: SGD at lr 0.01 for body and head, the model's "
-        "BatchNorm momentum (0.01, so 15% of the running statistics used at evaluation were still "
-        "ImageNet's after 186 steps), random crop and flip. finetune: AdamW at lr 2e-3 with a 5% "
-        "linear warm-up then cosine, BatchNorm momentum 0.1, no augmentation (the model underfits "
-        "its steps).\n\n" + "\n".join(table) + _search(out / "recipe-search.jsonl") + "\n"
+        "224 px: the `cv224-uniform` setting (the finetune runs in experiment `recipe-cv224`). "
+        + _recipes() + "\n\n" + "\n".join(table) + _search(out / "recipe-search.jsonl") + "\n"
     )

@@ -5,6 +5,7 @@ initialisation and data order in every config)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -20,6 +21,36 @@ CONFIDENCE = 0.95
 AT_FLOOR = "at_floor"
 FLOOR_MARGIN = 0.005  # within half a point of the majority class on every seed: at the floor
 UNRECORDED = "unrecorded"  # the machine of runs stored before runs recorded their host
+SETTING, SETTING_LABEL = "setting", "setting_label"  # the training a config ran, beside its compressors
+NOT_SETTING = (*schema.SPEC_KEYS, "placement", *schema.NOT_CONFIG)  # what a row varies within one setting
+
+
+def setting_of(config_json: str) -> dict:
+    """A run's training setting: its config without the compressors, the cut and the seed."""
+    try:
+        cfg = json.loads(config_json or "{}")
+    except (TypeError, ValueError):
+        return {}
+    return {k: v for k, v in cfg.items() if k not in NOT_SETTING and v is not None}
+
+
+def add_setting(summary: pd.DataFrame) -> pd.DataFrame:
+    """setting (an id of the config without compressors, cut and seed) and setting_label (the
+    keys that differ between the settings of one experiment and task, "k=v, ..."; "" where all
+    rows share one setting): rows are compared only within one setting."""
+    out = summary.copy()
+    settings = [setting_of(c) for c in out[schema.CONFIG_PARAM]]
+    out[SETTING] = [schema.config_id(s) if s else "" for s in settings]
+    labels = [""] * len(out)
+    for _, idx in out.groupby(["experiment", "task"], sort=False).groups.items():
+        pos = [out.index.get_loc(i) for i in idx]
+        mine = [settings[p] for p in pos]
+        keys = sorted({k for s in mine for k in s})
+        varying = [k for k in keys if len({json.dumps(s.get(k), sort_keys=True) for s in mine}) > 1]
+        for p in pos:
+            labels[p] = ", ".join(f"{k}={settings[p][k]}" for k in varying if k in settings[p])
+    out[SETTING_LABEL] = labels
+    return out
 METHOD_ORDER = {m: i for i, m in enumerate(compression.METHODS)}  # the order specs are defined in
 
 
@@ -27,10 +58,11 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per (experiment, config): <metric>_mean, <metric>_std (ddof=1; NaN for N=1), n
     (distinct seeds), seeds, the cost columns' means, batch_size and cuts."""
     cols = [*KEYS, "experiment", f"{metric}_mean", f"{metric}_std", "n", "seeds", *schema.COST, "batch_size", "cuts"]
+    cols += [schema.CONFIG_PARAM, SETTING, SETTING_LABEL]
     if df.empty:
         return pd.DataFrame(columns=cols)
     g = df.groupby(["experiment", schema.TAG_CONFIG_ID], sort=False)
-    out = g[[k for k in KEYS if k != schema.TAG_CONFIG_ID] + ["batch_size", "cuts"]].first()
+    out = g[[k for k in KEYS if k != schema.TAG_CONFIG_ID] + ["batch_size", "cuts", schema.CONFIG_PARAM]].first()
     out[f"{metric}_mean"] = g[metric].mean()
     out[f"{metric}_std"] = g[metric].std(ddof=1)
     out["n"] = g["seed"].nunique()
@@ -49,7 +81,8 @@ def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     bits = pd.to_numeric(out["bits"], errors="coerce").fillna(0)
     out = out.assign(_m=out["method"].map(METHOD_ORDER).fillna(9), _b=-bits)
     out = out.sort_values(["experiment", "task", "placement", "_m", "_b", "fwd", "bwd"], kind="stable")
-    return out.drop(columns=["_m", "_b"]).reset_index(drop=True)[cols]
+    out = add_setting(out.drop(columns=["_m", "_b"]).reset_index(drop=True))
+    return out[cols]
 
 
 def add_floor(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -76,14 +109,21 @@ def is_baseline(row, vs: str = "none") -> bool:
     return row["fwd"] == vs and row["bwd"] in ("", "none", "None", vs)
 
 
-def same_cut(summary: pd.DataFrame, experiment: str, task: str, placement: str) -> pd.Series:
-    """Rows of one experiment, task and placement: what a row is compared within."""
-    return (summary["experiment"] == experiment) & (summary["task"] == task) & (summary["placement"] == placement)
+def same_cut(
+    summary: pd.DataFrame, experiment: str, task: str, placement: str, setting: str | None = None
+) -> pd.Series:
+    """Rows of one experiment, task and placement (and training setting, when given): what a row
+    is compared within."""
+    hit = (summary["experiment"] == experiment) & (summary["task"] == task) & (summary["placement"] == placement)
+    if setting is not None and SETTING in summary:
+        hit &= summary[SETTING] == setting
+    return hit
 
 
 def baseline_of(summary: pd.DataFrame, row, vs: str = "none") -> pd.Series | None:
-    """The one definition of a row's baseline: the ``vs`` row of its experiment, task and placement."""
-    base = summary[same_cut(summary, row["experiment"], row["task"], row["placement"])]
+    """The one definition of a row's baseline: the ``vs`` row of its experiment, task, placement
+    and training setting."""
+    base = summary[same_cut(summary, row["experiment"], row["task"], row["placement"], row.get(SETTING))]
     base = base[base.apply(is_baseline, axis=1, vs=vs)] if not base.empty else base
     return None if base.empty else base.iloc[0]
 
@@ -137,6 +177,12 @@ def machine(runs: pd.DataFrame) -> pd.Series:
     return runs[schema.TAG_HOST].fillna("").astype(str).replace("", UNRECORDED)
 
 
+def one_machine(a: str, b: str) -> bool:
+    """Two runs ran on one machine: the same recorded host. Runs with no recorded host are not
+    known to share one, whatever they were stored beside (the same seed differs across CPUs)."""
+    return a == b and a != UNRECORDED
+
+
 def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple, pair_across: bool = False) -> dict:
     """Paired a - b between two configs given as (experiment, config_id): mean, CI, n, and the
     seeds and their differences (finite pairs only). A seed pairs only when both runs ran on one
@@ -147,13 +193,13 @@ def difference(df: pd.DataFrame, metric: str, a: tuple, b: tuple, pair_across: b
     except KeyError:
         return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "seeds": [], "diffs": [], "across": 0}
     common = sorted(set(x.index) & set(y.index))
-    same = [s for s in common if pair_across or x.loc[s, "_machine"] == y.loc[s, "_machine"]]
+    same = [s for s in common if pair_across or one_machine(x.loc[s, "_machine"], y.loc[s, "_machine"])]
     diffs = np.array([x.loc[s, metric] - y.loc[s, metric] for s in same], dtype=float)
     keep = np.isfinite(diffs)
     mean, lo, hi = paired_ci(diffs[keep])
     seeds = [s for s, k in zip(same, keep, strict=True) if k]
     across = len(common) - len(same)
-    note = f"{across} seed pair(s) ran on two machines and are left out" if across else ""
+    note = f"{across} seed pair(s) not known to share a machine are left out" if across else ""
     return {"mean": mean, "low": lo, "high": hi, "n": int(keep.sum()), "seeds": seeds, "diffs": diffs[keep].tolist(),
             "across": across, "note": note}  # fmt: skip
 

@@ -52,18 +52,31 @@ def build(
     summary = linkmod.add_link_columns(summary, links or [])
     summary = linkmod.add_pareto(summary, metric)
     summary = tta.add_tta(summary, done, metric, links or [], target_gap, vs)
-    notes = []
-    across = int(summary["n_across"].sum()) if "n_across" in summary else 0
-    if across:
-        notes.append(
-            f"{across} seed pairs left out of the paired Δ: their two runs ran on two machines "
-            "(--pair-across-machines pairs them)"
-        )
+    notes = [n for n in (across_note(summary),) if n]
     if dropped["duplicates"]:
         notes.append(f"{dropped['duplicates']} duplicate (config, seed) runs ignored: the latest of each counts")
     if dropped["stopped"]:
         notes.append(f"{dropped['stopped']} early-stopped runs left out (--include-stopped shows them)")
     return Report(summary, failed, done, notes)
+
+
+def across_note(summary: pd.DataFrame) -> str:
+    """The note on seed pairs the paired Δ of these rows left out (not known to share a machine)."""
+    across = int(summary["n_across"].sum()) if "n_across" in summary else 0
+    if not across:
+        return ""
+    return (
+        f"{across} seed pairs left out of the paired Δ: their two runs are not known to have run on one "
+        "machine (two hosts, or a host not recorded; --pair-across-machines pairs them)"
+    )
+
+
+def for_task(rep: Report, task: str) -> Report:
+    """The report's rows, runs and notes of one task (a note on left-out pairs counts its own)."""
+    summary = rep.summary[rep.summary["task"] == task]
+    notes = [n for n in rep.notes if n != across_note(rep.summary)]
+    notes = [n for n in (across_note(summary),) if n] + notes
+    return Report(summary, rep.failed[rep.failed["task"] == task], rep.runs[rep.runs["task"] == task], notes)
 
 
 def report(uri: str, name: str, metric: str, **kw) -> Report:
@@ -104,12 +117,17 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
     unit = "pts" if metric == schema.VAL_ACC else metric
     clean = f"{schema.CLEAN.get(metric)}_mean"
     has_clean = clean in summary.columns and summary[clean].notna().any()
+    settings = stats.SETTING_LABEL in summary.columns and summary[stats.SETTING_LABEL].fillna("").ne("").any()
     for _, r in summary.iterrows():
         row = {
             "task": r["task"],
             "placement": r["placement"],
             "fwd": r["fwd"],
             "bwd": r["bwd"] or "(default)",
+        }
+        if settings:  # rows of several training settings: each compared with its own setting's baseline
+            row["setting"] = r[stats.SETTING_LABEL] or "(base)"
+        row |= {
             metric: fmt_pm(r[f"{metric}_mean"], r[f"{metric}_std"], metric),
             "N": int(r["n"]),
             f"Δ vs {vs} {unit} [95% CI]": fmt_delta(r, metric),
@@ -206,6 +224,8 @@ def series_label(r, several_placements: bool) -> str:
     label = str(r["fwd"])
     if r["bwd"]:
         label += f" / bwd {r['bwd']}"
+    if r.get(stats.SETTING_LABEL):
+        label += f" [{r[stats.SETTING_LABEL]}]"
     return label + (f" @ {r['placement']}" if several_placements else "")
 
 

@@ -34,7 +34,7 @@ def run_rows(spec_values: dict, experiment="exp", task="fashion_mnist", placemen
                 batch_size=64, cuts=2, config_json=json.dumps(cfg), val_acc=acc, step_time=0.1,
                 compress_time=0.01, bytes_fwd=1000.0 if fwd != "none" else 4000.0,
                 bytes_bwd=1000.0 if bwd != "none" else 4000.0, ratio=0.25, snr_fwd_db=30.0, snr_bwd_db=20.0,
-                buffer_mb=0.0,
+                buffer_mb=0.0, host="h0",
             )  # fmt: skip
             row.update(extra)
             rows.append(row)
@@ -303,6 +303,7 @@ def test_a_claim_on_the_clean_evaluation_judges_that_column():
     )  # fmt: skip
     df["val_acc_clean"] = df["val_acc"]
     df.loc[df["fwd"] == "delta:b=3", "val_acc_clean"] = [0.702, 0.718, 0.711]
+    df.loc[df["fwd"] == "delta:b=3", "compressed_fwd_run"] = 2 / 3  # 3 epochs: two thirds went as deltas
     rep = table.build(df, "val_acc")
     none, delta = claims.Config("none", "none"), claims.Config("delta:b=3", "none")
     on_acc = claims.Claim("exp", "fashion_mnist", "m", delta, "matches", none, 0.01)
@@ -312,6 +313,48 @@ def test_a_claim_on_the_clean_evaluation_judges_that_column():
     assert v.verdict == "holds" and v.mean == pytest.approx(0.001 / 3, abs=1e-9)
     assert v.per_seed == pytest.approx((0.002, -0.002, 0.001))
     assert "paired Δ on val_acc_clean = +0.0 pts" in claims.fmt(v)
+
+
+def test_a_claim_on_a_compressor_that_never_acted_is_untestable():
+    # AQ-SGD in one epoch sends every example exactly: its row cannot carry a claim, however it scores
+    values = {("none", "none"): [(0, 0.70), (1, 0.72), (2, 0.71)], ("delta:b=3", "none"): [(0, 0.40), (1, 0.41), (2, 0.42)]}
+    df = run_rows(values)
+    df.loc[df["fwd"] == "delta:b=3", "compressed_fwd_run"] = 0.0
+    claim = claims.Claim("exp", "fashion_mnist", "m", claims.Config("delta:b=3", "none"), "collapses",
+                         claims.Config("none", "none"), 0.05)  # fmt: skip
+    v = decide(claim, table.build(df, "val_acc"))
+    assert v.verdict == claims.INACTIVE and "sent 0% of its forward values compressed" in claims.fmt(v)
+    # runs from before the metric: what the compressor sends in the config's epochs (1 here: none)
+    df["compressed_fwd_run"] = math.nan
+    assert decide(claim, table.build(df, "val_acc")).verdict == claims.INACTIVE
+    df["config_json"] = [json.dumps({**json.loads(c), "epochs": 3}) for c in df["config_json"]]
+    assert decide(claim, table.build(df, "val_acc")).verdict == "holds"  # 2/3 compressed, -29.7 pts
+
+
+def test_runs_with_no_recorded_host_do_not_pair():
+    df = run_rows({("none", "none"): [(0, 0.70), (1, 0.72)], ("uniform:b=8", "none"): [(0, 0.60), (1, 0.62)]}, host="")
+    r = table.build(df, "val_acc").summary.set_index("fwd").loc["uniform:b=8"]
+    assert r["n_paired"] == 0 and r["n_across"] == 2
+    r = table.build(df, "val_acc", pair_across=True).summary.set_index("fwd").loc["uniform:b=8"]
+    assert r["n_paired"] == 2 and r["delta_mean"] == pytest.approx(-0.10)
+
+
+def test_rows_of_several_settings_pair_with_their_own_baseline():
+    a = run_rows({("none", "none"): [(0, 0.70), (1, 0.72)], ("none", "uniform:b=4"): [(0, 0.20), (1, 0.22)]})
+    b = run_rows({("none", "none"): [(0, 0.80), (1, 0.82)], ("none", "uniform:b=4"): [(0, 0.79), (1, 0.80)]})
+    b["config_id"] = b["config_id"] + "|bn"
+    b["config_json"] = [json.dumps({**json.loads(c), "bn_momentum": 0.1}) for c in b["config_json"]]
+    b["run_id"] = b["run_id"] + "b"
+    rep = table.build(pd.concat([a, b], ignore_index=True), "val_acc")
+    s = rep.summary.set_index(["fwd", "bwd", "setting_label"])
+    assert s.loc[("none", "uniform:b=4", ""), "delta_mean"] == pytest.approx(-0.50)
+    assert s.loc[("none", "uniform:b=4", "bn_momentum=0.1"), "delta_mean"] == pytest.approx(-0.015)
+    keep = claims.Claim("exp", "fashion_mnist", "m",
+                        claims.Config("none", "uniform:b=4", setting=(("bn_momentum", 0.1),), tag="bn"), "keeps",
+                        claims.Config("none", "none", setting=(("bn_momentum", 0.1),), tag="bn"), 0.05)  # fmt: skip
+    v = decide(keep, rep)
+    assert v.mean == pytest.approx(-0.015) and v.outcome == "holds" and "[bn]" in claims.fmt(v)
+    assert "setting" in table.display(rep.summary, "val_acc").columns
 
 
 def test_every_claim_rests_on_rows_its_sections_sweeps_run():
@@ -347,8 +390,11 @@ def test_replicates_pair_each_repeat_with_the_first_run():
     assert (worst["seed"], worst["experiment_b"], worst["b"]) == (0, "e3", 0.60)
     c["host"] = "other"  # e3 ran on another machine: the paragraph counts per machine
     text = page._reproducibility(pd.concat([a, b, c], ignore_index=True))
-    assert "4 (config, seed) pairs finished in two experiments (on one machine: 2 of 2 identical; " in text
-    assert "on two machines: 0 of 2 identical;" in text and "2 were identical" in text
+    assert "4 (config, seed) pairs finished in two experiments (on one recorded host: 2 of 2 identical; " in text
+    assert "on two recorded hosts: 0 of 2 identical;" in text and "2 were identical" in text
+    a["host"] = ""  # e1's runs predate hosts: their pairs are not counted as one machine
+    text = page._reproducibility(pd.concat([a, b, c], ignore_index=True))
+    assert "(with a host not recorded: 2 of 4 identical;" in text
     assert page._reproducibility(a) == ""  # no repeats, no paragraph
 
 
@@ -358,6 +404,12 @@ def test_rows_a_collapse_claim_rests_on_need_five_seeds():
          ("uniform:b=16", ""): [(s, 0.79) for s in range(3)]},
         experiment="results-cv",
     )  # fmt: skip
+    import search_spaces
+
+    sp = search_spaces.get("seed-cv")  # the rows are found by the config ids the space gives them
+    ids = {(c["fwd"], c.get("bwd") or ""): schema.config_id(c) for c in sp.grid(sp.base("fashion_mnist"), 1)
+           if c["placement"] == "first:1,last:1"}  # fmt: skip
+    df["config_id"] = [ids[(f, b)] for f, b in zip(df["fwd"], df["bwd"], strict=True)]
     rep = table.build(df, "val_acc")
     collapse = page._collapse_rows("results-cv", "fashion_mnist")
     assert ("uniform:b=9", "", "first:1,last:1") in collapse and ("uniform:b=16", "", "first:1,last:1") not in collapse
@@ -365,7 +417,7 @@ def test_rows_a_collapse_claim_rests_on_need_five_seeds():
     assert "`uniform:b=9`: N=3 of 5 (a collapse claim rests on it)" in lines
     assert "`none`: N=3 of 5 (a collapse claim rests on it)" in lines
     assert not any(x.startswith("`uniform:b=16`") for x in lines)  # 3 seeds are enough for a matches claim
-    assert sorted(short[5]) == sorted(["none|", "uniform:b=9|"]) and set(short) == {5}
+    assert sorted(short[5]) == sorted([ids[("none", "")], ids[("uniform:b=9", "")]]) and set(short) == {5}
     assert "`topk:r=0.5`: not run" in lines
 
 
@@ -463,12 +515,20 @@ def test_the_recipe_table_has_each_settings_baseline_and_its_target():
         + runs_of("results-collapse", "e", {**wide, "recipe": "finetune"}, [0.85, 0.86])
         + runs_of("recipe-cv224", "d", {**big, "recipe": "finetune"}, [0.82, 0.78, 0.75, 0.80, 0.81])
         + runs_of("results-cv224", "b", big, [0.5])  # a legacy run left in runs.csv: the v2 row's, not shown twice
+        + runs_of("results-cv224", "d", {**big, "recipe": "finetune"}, [0.82, 0.78])  # the same trainings again
     )
+    new["host"] = "h0"
     lines = recipe._baselines(old, new)
     assert len(lines) == 5
-    assert lines[0].startswith("| CV default | legacy (32 px, 4000 images, 3 epochs; results-collapse, v2 page) | 2 |")
+    assert lines[0].startswith(
+        "| CV default | legacy (32 px, 4000 images, 3 epochs; results-collapse; docs/results/v2/runs.csv) | 2 |"
+    )
     assert "| 86.0 ± 0.8 |" in lines[1] and lines[1].endswith("≥ 85%, std ≤ 1: met |")
-    assert lines[2].startswith("| CV default | finetune (64 px, 6000 images, 1 epoch; results-collapse) | 2 |")
+    assert lines[2].startswith(
+        "| CV default | finetune (64 px, 6000 images, 1 epoch; results-collapse; docs/results/runs.csv) | 2 |"
+    )
     assert lines[2].endswith("≥ 85%, std ≤ 1: 2 of 5 seeds |")
-    assert lines[3].startswith("| 224 px | legacy (224 px, 640 images, 2 epochs; results-cv224, v2 page) |")
+    assert lines[3].startswith("| 224 px | legacy (224 px, 640 images, 2 epochs; results-cv224; docs/results/v2/runs.csv) |")
+    # seeds 0-1 of d in both experiments on one host count once: N = 5, not 7
+    assert "recipe-cv224, results-cv224; docs/results/runs.csv) | 5 |" in lines[4]
     assert "| 79.2 ± 2.8 |" in lines[4] and lines[4].endswith("≥ 80%, std ≤ 2: not met |")
