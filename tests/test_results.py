@@ -317,7 +317,8 @@ def test_a_claim_on_the_clean_evaluation_judges_that_column():
 
 def test_a_claim_on_a_compressor_that_never_acted_is_untestable():
     # AQ-SGD in one epoch sends every example exactly: its row cannot carry a claim, however it scores
-    values = {("none", "none"): [(0, 0.70), (1, 0.72), (2, 0.71)], ("delta:b=3", "none"): [(0, 0.40), (1, 0.41), (2, 0.42)]}
+    values = {("none", "none"): [(0, 0.70), (1, 0.72), (2, 0.71)],
+              ("delta:b=3", "none"): [(0, 0.40), (1, 0.41), (2, 0.42)]}  # fmt: skip
     df = run_rows(values)
     df.loc[df["fwd"] == "delta:b=3", "compressed_fwd_run"] = 0.0
     claim = claims.Claim("exp", "fashion_mnist", "m", claims.Config("delta:b=3", "none"), "collapses",
@@ -528,7 +529,9 @@ def test_the_recipe_table_has_each_settings_baseline_and_its_target():
         "| CV default | finetune (64 px, 6000 images, 1 epoch; results-collapse; docs/results/runs.csv) | 2 |"
     )
     assert lines[2].endswith("≥ 85%, std ≤ 1: 2 of 5 seeds |")
-    assert lines[3].startswith("| 224 px | legacy (224 px, 640 images, 2 epochs; results-cv224; docs/results/v2/runs.csv) |")
+    assert lines[3].startswith(
+        "| 224 px | legacy (224 px, 640 images, 2 epochs; results-cv224; docs/results/v2/runs.csv) |"
+    )
     # seeds 0-1 of d in both experiments on one host count once: N = 5, not 7
     assert "recipe-cv224, results-cv224; docs/results/runs.csv) | 5 |" in lines[4]
     assert "| 79.2 ± 2.8 |" in lines[4] and lines[4].endswith("≥ 80%, std ≤ 2: not met |")
