@@ -50,6 +50,6 @@ def main(args: argparse.Namespace) -> int:
         runs.write_csv(df[df["status"] == "FINISHED"], out / "runs.csv")
     _, verdicts = page.build(out, df, pair_across=args.pair_across_machines)
     if args.readme and Path(args.readme).is_file():
-        page.update_readme(Path(args.readme), out.resolve(), verdicts)
+        page.update_readme(Path(args.readme), out.resolve(), verdicts, df)
     print(f"wrote {out}/README.md ({len(df)} runs, {sum(v.decided for v in verdicts)} claims decided)")
     return 0

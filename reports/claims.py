@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,7 @@ class Verdict:
     p_adj: float = math.nan  # Holm-adjusted within the family
     family: str = ""
     needs: int | None = None  # seeds that would decide it at the observed mean and spread (inconclusive only)
+    steps: int | None = None  # the optimizer steps A's runs trained (the scale the verdict holds at)
 
     @property
     def decided(self) -> bool:
@@ -133,6 +135,24 @@ def find(summary: pd.DataFrame, experiment: str, task: str, c: Config) -> pd.Ser
     if c.setting and not hit.empty:
         hit = hit[[c.trained(j, task) for j in hit[schema.CONFIG_PARAM]]]
     return None if hit.empty else hit.iloc[0]
+
+
+@lru_cache(maxsize=256)
+def _steps(config_json: str, task: str) -> int | None:
+    import json
+
+    import trainables
+    from trainables.scale import scale
+
+    try:
+        return scale({**json.loads(config_json or "{}"), "task": task}).steps
+    except (ValueError, TypeError, KeyError, trainables.ConfigError):
+        return None
+
+
+def steps_of(config_json, task: str) -> int | None:
+    """The optimizer steps a run of this config trained (None when its config is not known)."""
+    return _steps(config_json, task) if isinstance(config_json, str) and config_json else None
 
 
 def compressed_fraction(row: pd.Series, task: str) -> float:
@@ -228,9 +248,10 @@ def verdict(claim: Claim, summary: pd.DataFrame, runs: pd.DataFrame, pair_across
         missing = " and ".join(c.label() for c, r in ((claim.a, ra), (claim.b, rb)) if r is None)
         return Verdict(claim, "not run", math.nan, math.nan, math.nan, 0, None, f"no finished runs of {missing}")
     ids = (ra[schema.TAG_CONFIG_ID], rb[schema.TAG_CONFIG_ID])
+    steps = steps_of(ra.get(schema.CONFIG_PARAM), claim.task)
     d = difference(runs, claim.metric, (claim.experiment, ids[0]), (claim.experiment, ids[1]), pair_across)
     v = Verdict(claim, f"inconclusive at N={d['n']}", d["mean"], d["low"], d["high"], d["n"], ids,
-                per_seed=tuple(d["diffs"]), note=d.get("note", ""))  # fmt: skip
+                per_seed=tuple(d["diffs"]), note=d.get("note", ""), steps=steps)  # fmt: skip
     if bool(ra.get(AT_FLOOR)) and bool(rb.get(AT_FLOOR)):
         v.verdict = UNTESTABLE
         return v
@@ -286,7 +307,7 @@ def fmt(v: Verdict) -> str:
     on = "" if v.claim.metric in (schema.VAL_ACC, schema.VAL_MCC) else f" on {v.claim.metric}"
     text = (
         f"**{v.claim.text}** — *{v.verdict}*. {head}: paired Δ{on} = {v.mean * scale:+.1f}{unit}, {ci}, "
-        f"N = {v.n} seeds ({v.claim.experiment}, {v.claim.task}){_p_text(v)}."
+        f"N = {v.n} seeds{_at(v)} ({v.claim.experiment}, {v.claim.task}){_p_text(v)}."
     )
     if v.per_seed:  # a collapse is often all-or-nothing per seed, which the mean alone hides
         text += " Per seed: " + ", ".join(f"{x * scale:+.1f}" for x in v.per_seed) + "."
@@ -306,6 +327,26 @@ def fmt(v: Verdict) -> str:
     return text
 
 
+def _at(v: Verdict) -> str:
+    return f" at {v.steps} steps" if v.steps else ""
+
+
+def short(v: Verdict) -> str:
+    """One sentence: the claim, its verdict at the steps its runs had, Δ with its CI and N, and the
+    study's own scale beside it (what a 'what we learned' list says)."""
+    from search_spaces.study import study_scale
+    from trainables import task
+
+    scale, unit = (100, " pts") if _is_accuracy(v.claim) else (1, "")
+    ci = "" if math.isnan(v.low) else f" [{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
+    delta = "" if math.isnan(v.mean) else f": Δ {v.mean * scale:+.1f}{unit}{ci}, N = {v.n}"
+    try:
+        study = f"; {study_scale(task(v.claim.task).family)}"
+    except Exception:  # noqa: BLE001 - a task this checkout does not know: no study scale to give
+        study = ""
+    return f"{v.claim.text} — *{v.verdict}*{_at(v)}{delta}{study}."
+
+
 def _p_text(v: Verdict) -> str:
     if math.isnan(v.p_raw):
         return ""
@@ -314,8 +355,8 @@ def _p_text(v: Verdict) -> str:
 
 
 def table(verdicts: list[Verdict]) -> str:
-    lines = ["| claim | A | relation | B | Δ (A - B) | 95% CI | N | p raw | p Holm | verdict |"]
-    lines.append("|---|---|---|---|---|---|---|---|---|---|")
+    lines = ["| claim | A | relation | B | Δ (A - B) | 95% CI | N | steps | p raw | p Holm | verdict |"]
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for v in verdicts:
         scale = 100 if _is_accuracy(v.claim) else 1
         ci = "" if math.isnan(v.low) else f"[{v.low * scale:+.1f}, {v.high * scale:+.1f}]"
@@ -327,7 +368,8 @@ def table(verdicts: list[Verdict]) -> str:
         verdict = v.verdict
         if v.outcome is not None and not v.decided:
             verdict += f" (needs {v.needs})" if v.needs else f" (no N ≤ {MAX_SEEDS})"
-        cells = [v.claim.text, v.claim.a.label(), rel, v.claim.b.label(), d, ci, str(v.n), *p, verdict]
+        steps = str(v.steps) if v.steps else ""
+        cells = [v.claim.text, v.claim.a.label(), rel, v.claim.b.label(), d, ci, str(v.n), steps, *p, verdict]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -344,6 +386,8 @@ __all__ = [
     "rerun_command",
     "rerun_line",
     "seeds_needed",
+    "short",
+    "steps_of",
     "table",
     "test",
     "verdict",

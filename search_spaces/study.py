@@ -76,3 +76,19 @@ def rows(tables: dict) -> list[tuple[str, str]]:
         for placement, spec, _, _ in table:
             out[(placement, spec)] = None
     return list(out)
+
+
+# The scale the study trained at (its README: CIFAR-10 at batch 256 for 10 or 40 epochs, the
+# first cut [256,32,112,112]; RoBERTa at batch 8, 128 tokens, 20 epochs on RTE and CoLA), for the
+# results page to set beside the steps our runs had.
+CIFAR10_TRAIN, RTE_TRAIN, COLA_TRAIN = 50_000, 2_490, 8_551
+STUDY_STEPS = {
+    "cv": (CIFAR10_TRAIN // 256 * 10, CIFAR10_TRAIN // 256 * 40),
+    "nlp": (RTE_TRAIN // 8 * 20, COLA_TRAIN // 8 * 20),
+}
+STUDY_RANGE_VALUES = {"cv": 256 * 32 * 112 * 112, "nlp": 8 * 128 * 768}  # one per-tensor range at the first cut
+
+
+def study_scale(family: str) -> str:
+    lo, hi = STUDY_STEPS[family]
+    return f"the study: {lo:,}-{hi:,} steps"

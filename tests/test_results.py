@@ -492,7 +492,7 @@ def test_the_readme_block_links_a_page_written_outside_its_folder(tmp_path):
     readme.write_text(f"# x\n{page.START}\nold\n{page.END}\ntail\n")
     page.update_readme(readme, out.resolve(), [])
     text = readme.read_text()
-    assert "[../pages/results/README.md](../pages/results/README.md)" in text and "old" not in text
+    assert "[../pages/results/README.md](../pages/results/README.md)" in text and "\nold\n" not in text
     assert text.endswith(f"{page.END}\ntail\n") and "Nothing decided yet." in text
 
 
@@ -535,3 +535,15 @@ def test_the_recipe_table_has_each_settings_baseline_and_its_target():
     # seeds 0-1 of d in both experiments on one host count once: N = 5, not 7
     assert "recipe-cv224, results-cv224; docs/results/runs.csv) | 5 |" in lines[4]
     assert "| 79.2 ± 2.8 |" in lines[4] and lines[4].endswith("≥ 80%, std ≤ 2: not met |")
+
+
+def test_the_readme_results_block_is_what_the_page_builder_makes(tmp_path):
+    # every number in the README's results block comes from the page builder on the committed runs.csv
+    from reports import page as pagemod
+
+    readme = (schema.REPO / "README.md").read_text()
+    block = pagemod.START + readme.split(pagemod.START, 1)[1].split(pagemod.END, 1)[0] + pagemod.END
+    df = runs.read_csv(schema.REPO / "docs" / "results" / "runs.csv")
+    _, verdicts = pagemod.build(tmp_path, df)
+    plots = sorted(p.name for p in (schema.REPO / "docs" / "results").glob("results-collapse-*.png"))
+    assert block == pagemod.readme_block(Path("docs/results"), df, verdicts, plots)
