@@ -27,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--readme", default="README.md", help="README whose results block is replaced ('' for none)")
     add_pairing(p)
     p.add_argument("--plan", action="store_true", help="print the sweeps (experiment space seeds), one a line")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="--plan: the CPU sweeps or the GPU ones")
     p.set_defaults(func=main)
 
 
@@ -38,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
     from schema import default_tracking_uri
 
     if args.plan:
-        print("\n".join(" ".join(map(str, sweep)) for sweep in plan()))
+        print("\n".join(" ".join(map(str, sweep)) for sweep in plan(args.device)))
         return 0
     out = Path(args.out)
     if args.src:

@@ -134,4 +134,16 @@ CAUSE = [
     for factor in CAUSE_FACTORS if factor != "legacy"
 ]  # fmt: skip
 
-CLAIMS = STUDY + COLLAPSE + CAUSE + BEYOND + AQSGD
+# The study's CV claims at its scale (search_spaces.results.STUDY_SCALE; a GPU's section), per model.
+STUDY_SCALE = [
+    Claim("results-study-scale", FM, f"{name} at the study's scale: {text}", C(spec, setting=(("model", model),), tag=name),
+          rel, C("none", setting=(("model", model),), tag=name), margin)
+    for name, model in (("EfficientNet-Lite0", "efficientnet_lite0"), ("MobileNetV2", "mobilenet_v2"))
+    for spec, text, rel, margin in (
+        ("uniform:b=16", "16-bit uniform matches the baseline", "matches", M),
+        ("uniform:b=9", "9-bit uniform collapses", "collapses", BIG),
+        ("uniform:b=8,range=absmax", "8 bits absmax matches the baseline", "matches", M),
+    )
+]  # fmt: skip
+
+CLAIMS = STUDY + COLLAPSE + CAUSE + STUDY_SCALE + BEYOND + AQSGD

@@ -247,18 +247,31 @@ def _section(out: Path, sec, mine: pd.DataFrame, pair_across: bool = False) -> t
     mine_claims = [c for c in CLAIMS if c.experiment == sec.experiment]
     verdicts = claimsmod.verdicts(mine_claims, rep.summary, rep.runs, family=sec.experiment, pair_across=pair_across)
     for space, task, seeds in sec.spaces:
-        parts.append(_sweep(out, sec.experiment, space, task, seeds, rep))
+        parts.append(_sweep(out, sec.experiment, space, task, seeds, rep, sec.device))
     if verdicts:
         parts.append("\n### Claims\n\n" + claimsmod.table(verdicts) + "\n")
         parts.append("\n".join(f"- {claimsmod.fmt(v)}" for v in verdicts) + "\n")
     return "".join(parts), verdicts
 
 
-def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep) -> str:
+def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep, device: str = "cpu") -> str:
     """One sweep's block: setup, cut shapes (224 px), table, plot, and the rows still missing."""
     done = rep.runs[rep.runs["task"] == task]
     summary = rep.summary[rep.summary["task"] == task]
     parts = [f"\n### {task} (space `{space}`)\n"]
+    if done.empty and device != "cpu":
+        from trainables.scale import scale
+
+        sp = search_spaces.get(space)
+        cfg = sp.grid(sp.base(task), 1)[0]
+        trials = len(sp.rows) * seeds
+        parts.append(
+            f"\nNot run: it needs a GPU (`make results-gpu` runs it where one is visible). Scale: "
+            f"{scale(cfg).text()}. {trials} trials, {trials * scale(cfg).steps:,} optimizer steps in all; no GPU "
+            "step of this setting has been measured here, so its time is not estimated "
+            "(`python sweep.py bench --step --device cuda` measures a step on the GPU it runs on).\n"
+        )
+        return "".join(parts)
     if done.empty:
         parts.append(
             f"\nNot run in this sitting: `{_run_command(space, seeds, experiment)}` adds it "

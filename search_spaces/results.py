@@ -161,4 +161,28 @@ CAUSE = Space(
     rows=cause_rows(),
     training=LEGACY_TRAINING,
 )
-SPACES = (*SPACES, CAUSE)
+
+# ------------------------------------------------------------------ the study's scale (a GPU's)
+# The cv224 rows at the scale the study trained at: every Fashion-MNIST training image (60,000)
+# at 224 px, batch 256 (the study's first cut [256,32,112,112]), 5 epochs: 1,170 optimizer steps,
+# against the CPU sections' 40-186. Too long for a CPU; `make results-gpu` runs it on a GPU.
+STUDY_SCALE_TRAINING = {
+    "recipe": CV_RECIPE,
+    "image_size": 224,
+    "batch_size": 256,
+    "epochs": 5,
+    "limit_train": None,
+    "limit_val": None,
+}
+STUDY_SCALE = tuple(
+    Space(
+        name=f"study-scale-{short}",
+        description=f"cv224's rows at the study's scale on {model}: 60,000 images at 224 px, batch 256, 5 epochs "
+        "(1,170 steps; a GPU's work)",
+        default_task="fashion_mnist",
+        rows=[{"fwd": s} for s in CV224_SPECS + CV224_MORE],
+        training={**STUDY_SCALE_TRAINING, "model": model},
+    )
+    for short, model in (("effnet", "efficientnet_lite0"), ("mnv2", "mobilenet_v2"))
+)
+SPACES = (*SPACES, CAUSE, *STUDY_SCALE)

@@ -25,11 +25,44 @@ def test_names_and_validity():
         "beyond-nlp",
         "aqsgd-cv",
         "aqsgd-nlp",
+        "cause",
+        "study-scale-effnet",
+        "study-scale-mnv2",
     }
     for name in search_spaces.names():
         search_spaces.get(name).validate()
     with pytest.raises(search_spaces.SpaceError, match="unknown"):
         search_spaces.get("nope")
+
+
+def test_the_cause_space_changes_one_recipe_factor_at_a_time():
+    from search_spaces.results import CAUSE_FACTORS, CAUSE_ROWS
+    from trainables import cv
+
+    sp = search_spaces.get("cause")
+    configs = sp.grid(sp.base("fashion_mnist"), 1)
+    assert len(configs) == len(CAUSE_ROWS) * len(CAUSE_FACTORS)
+    legacy = cv.RECIPES["legacy"]
+    for cfg in configs:
+        resolved = cv.resolve(cfg)
+        changed = {k for k in legacy if resolved[k] != legacy[k]}
+        assert len(changed) <= 1 and resolved["image_size"] == 32 and resolved["epochs"] == 3
+        assert changed <= set(cv.RECIPES["finetune"]) and all(resolved[k] == cv.RECIPES["finetune"][k] or k in
+                                                              ("optimizer", "lr") for k in changed)  # fmt: skip
+
+
+def test_a_space_with_an_inactive_compressor_is_refused_at_plan_time():
+    from trainables import ConfigError
+    from trainables.check import check_acts
+
+    check_acts({"task": "fashion_mnist", "fwd": "delta:b=3", "epochs": 2})  # half as deltas: acts
+    with pytest.raises(ConfigError, match=r"sends 100% of its forward values exactly.*at least 2 epochs"):
+        check_acts({"task": "fashion_mnist", "fwd": "delta:b=3", "epochs": 1})
+    check_acts({"task": "fashion_mnist", "fwd": "none", "epochs": 1})  # sends all exactly, compresses nothing
+    for name in ("aqsgd-cv", "beyond-cv", "beyond"):  # their delta rows act in the CV default's steps
+        sp = search_spaces.get(name)
+        for cfg in sp.grid(sp.base("fashion_mnist"), 1):
+            check_acts(cfg)
 
 
 def test_seed_cv_has_the_study_rows():
