@@ -142,3 +142,32 @@ def test_timings_do_not_depend_on_what_ran_before(monkeypatch):
     assert compile_events() == before  # nothing compiled again: no history in the timings
     assert counters["frames"]["ok"] - ok_before == counters["frames"]["total"] - total_before  # no eager fallback
     assert sum(k.calls_compiled for k in Lazy.instances) - compiled_before == 36  # compiled code ran each time
+
+
+def test_the_fraction_of_training_values_that_crossed_compressed():
+    import torch
+
+    from compression import Boundary
+
+    x = torch.randn(4, 8, requires_grad=True)
+    delta = Boundary("delta:b=3")
+    for epoch, expect in ((1, 0.0), (2, 0.5), (3, 2 / 3)):  # the first sighting goes exactly
+        delta.set_batch_ids(torch.arange(4))
+        delta(x).sum().backward()
+        assert delta.compressed_fraction("fwd") == pytest.approx(expect), epoch
+    assert delta.compressed_fraction("bwd") == 1.0  # its backward is a direct quantizer
+    half = Boundary("delta:b=3")
+    half.set_batch_ids(torch.arange(4))
+    half(x).sum()
+    half.set_batch_ids(torch.tensor([0, 1, 4, 5]))  # two seen, two new
+    half(x)
+    assert half.compressed_fraction("fwd") == pytest.approx(0.25)  # 2 of 8 rows as deltas
+    plain = Boundary("none", "uniform:b=4")
+    plain(x).sum().backward()
+    assert (plain.compressed_fraction("fwd"), plain.compressed_fraction("bwd")) == (0.0, 1.0)
+    with torch.no_grad():  # evaluation crossings are not training crossings
+        Boundary("none")(x)
+    q = Boundary("uniform:b=8")
+    with torch.no_grad():
+        q(x)
+    assert q.stats["train_values_fwd"] == 0
