@@ -183,9 +183,13 @@ def tracking_uri(args) -> str:
 
 
 def experiment_or_fail(args) -> str:
-    from schema.store import experiment_id
+    """The store of a reading command (it must exist: nothing is created) holding --name."""
+    from schema.store import StoreMissing, existing, experiment_id
 
-    uri = tracking_uri(args)
+    try:
+        uri = existing(tracking_uri(args))
+    except StoreMissing as e:
+        raise UsageError(str(e)) from None
     if experiment_id(uri, args.name, create=False) is None:
         raise UsageError(f"--name {args.name!r}: no such MLflow experiment in {uri}")
     return uri

@@ -9,6 +9,36 @@ from pathlib import Path
 from . import EXPERIMENT_KIND, TAG_CONFIG_ID, TAG_PARENT, default_tracking_uri  # noqa: F401 (re-exported)
 
 
+class StoreMissing(ValueError):
+    """A reading command pointed at a store that is not there (one line: what and what is allowed)."""
+
+
+SQLITE = "sqlite:///"
+
+
+def existing(uri: str) -> str:
+    """The URI of a store that exists, for commands that only read: a plain path becomes the
+    sqlite store it names (a folder holding mlflow.db, or a .db file); a sqlite file that does not
+    exist is refused, so a read never creates a store. Server URIs (http, https, databricks) pass."""
+    if "://" not in uri:
+        p = Path(uri).expanduser().resolve()
+        db = p / "mlflow.db" if p.is_dir() else p
+        if db.is_file():
+            return f"{SQLITE}{db}"
+        raise StoreMissing(
+            f"--tracking-uri {uri!r}: a plain path with no MLflow store at {db}; give sqlite:///PATH/mlflow.db, "
+            "a folder holding mlflow.db, or a server URL (http://HOST:PORT)"
+        )
+    if uri.startswith(SQLITE):
+        db = Path(uri[len(SQLITE) :])
+        if not db.is_file():
+            raise StoreMissing(
+                f"--tracking-uri {uri!r}: no MLflow store at {db} (a reading command creates none; run a sweep "
+                "into it first, or point at the store a sweep wrote)"
+            )
+    return uri
+
+
 def client(uri: str):
     import logging
 

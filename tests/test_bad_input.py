@@ -179,6 +179,9 @@ def test_at_least_forty_malformed_inputs_exit_2_with_one_line(files, tmp_path, c
     table = cases(d, fm, glue)
     assert len(table) >= 40
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    from schema.store import client
+
+    client(uri).search_experiments()  # the store exists (reading commands refuse a missing one)
     bad = []
     for args, msg in table:
         extra = ["--tracking-uri", uri] if args[0] in ("run", "rerun", "report", "best") else []
@@ -192,3 +195,24 @@ def test_at_least_forty_malformed_inputs_exit_2_with_one_line(files, tmp_path, c
     assert not bad, "\n".join(map(str, bad))
     assert not ray.is_initialized()
     assert not (tmp_path / "ray").exists()
+
+
+def test_a_read_refuses_a_store_that_is_not_there_and_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "no" / "such" / "dir" / "mlflow.db"
+    for cmd in (["report", "--name", "x"], ["best", "--name", "x"], ["rerun", "--name", "x", "--seeds", "3"]):
+        capsys.readouterr()
+        assert sweep.main([*cmd, "--tracking-uri", f"sqlite:///{missing}"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"no MLflow store at {missing}" in err, err
+        assert sweep.main([*cmd, "--tracking-uri", str(tmp_path / "mlruns")]) == 2  # a plain path, no store there
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "a plain path with no MLflow store" in err and "Traceback" not in err
+    assert not (tmp_path / "no").exists() and not (tmp_path / "mlruns").exists()
+    # a plain path that holds a store is read as that store
+    from schema.store import client, existing
+
+    (tmp_path / "mlruns").mkdir()
+    client(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}").search_experiments()
+    assert existing(str(tmp_path / "mlruns")) == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert sweep.main(["report", "--name", "x", "--tracking-uri", str(tmp_path / "mlruns")]) == 2
+    assert "no such MLflow experiment" in capsys.readouterr().err
