@@ -35,6 +35,7 @@ def register(sub) -> None:
 
 def select(args, uri: str):
     """(report, the selected summary rows in rank order)."""
+    from reports import columns as cols
     from reports import table
 
     check_metric(args.metric)
@@ -62,7 +63,7 @@ def select(args, uri: str):
     if lk and not s.empty:
         best = s[col].max() if args.mode == "max" else s[col].min()
         near = (s[col] >= best - args.tolerance) if args.mode == "max" else (s[col] <= best + args.tolerance)
-        by = f"est_batch_s_{lk[0].label}" if args.by == "batch" else f"tta_s_{lk[0].label}"
+        by = (cols.EST_BATCH if args.by == "batch" else cols.TTA_S).name(lk[0].label)
         s = s[near].sort_values(by, na_position="last")
         why.append(f"{len(s)} within --tolerance {args.tolerance:g} of the best {args.metric} ({best:.4g})")
         rep.notes.append(

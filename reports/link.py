@@ -30,6 +30,7 @@ import pandas as pd
 
 import schema
 
+from . import columns as cols
 from .stats import AT_FLOOR, baseline_of
 
 UNITS = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
@@ -62,7 +63,7 @@ def parse_links(text: str) -> list[Link]:
 
 
 SETTING = ("model", "image_size", "max_length", "precision", "device")  # config keys; with task, batch, machine
-COMPUTE_S, COMPRESS_S, BYTES_RUN = "compute_s", "compress_s", "bytes_run"
+COMPUTE_S, COMPRESS_S, BYTES_RUN = cols.COMPUTE_S.key, cols.COMPRESS_S.key, cols.BYTES_RUN.key
 
 
 def setting(run) -> tuple:
@@ -116,15 +117,15 @@ def add_link_columns(summary: pd.DataFrame, links: list[Link], runs: pd.DataFram
     out = summary if COMPUTE_S in summary.columns else add_costs(summary, runs if runs is not None else pd.DataFrame())
     out = out.copy()
     for link in links:
-        est, speed = f"est_batch_s_{link.label}", f"speedup_{link.label}"
+        est, speed = cols.EST_BATCH.name(link.label), cols.SPEEDUP.name(link.label)
         out[est] = [estimate(r, link) for _, r in out.iterrows()] if not out.empty else []
-        out[f"est_batch_s_overlap_{link.label}"] = [estimate_overlap(r, link) for _, r in out.iterrows()]
+        out[cols.EST_OVERLAP.name(link.label)] = [estimate_overlap(r, link) for _, r in out.iterrows()]
         out[speed] = math.nan
         for i, row in out.iterrows():
             base = baseline_of(out, row)
             if base is not None and row[est] > 0:
                 out.loc[i, speed] = float(base[est]) / row[est]
-    return out
+    return cols.set_links(out, [lk.label for lk in links])
 
 
 def pareto_mask(cost: np.ndarray, metric: np.ndarray, eligible: np.ndarray | None = None) -> np.ndarray:

@@ -16,6 +16,7 @@ import compression
 import schema
 from schema.store import client, experiment_id
 
+from . import columns as cols
 from . import link as linkmod
 from . import runs, stats, tta
 
@@ -104,11 +105,8 @@ def fmt_delta(r, metric: str) -> str:
 
 
 def link_labels(summary: pd.DataFrame) -> list[str]:
-    return [
-        c[len("est_batch_s_") :]
-        for c in summary.columns
-        if c.startswith("est_batch_s_") and not c.startswith("est_batch_s_overlap_")
-    ]
+    """The links the summary's per-link columns were built for (the column registry keeps them)."""
+    return cols.links_of(summary)
 
 
 def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFrame:
@@ -133,20 +131,20 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
             f"Δ vs {vs} {unit} [95% CI]": fmt_delta(r, metric),
             "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",
             "bytes/sample fwd+bwd": f"{r['bytes_fwd']:.0f}+{r['bytes_bwd']:.0f}",
-            "bytes/sample run avg": f"{r[linkmod.BYTES_RUN]:.0f}",
+            cols.BYTES_RUN.header: cols.BYTES_RUN.text(r[cols.BYTES_RUN.key]),
             schema.RATIO: f"{r['ratio']:.3f}",
             "step s (own)": f"{r['step_time']:.3f}",
-            "compute s": f"{r[linkmod.COMPUTE_S]:.3f}",
-            "compress s": f"{r[linkmod.COMPRESS_S]:.4f}",
+            cols.COMPUTE_S.header: cols.COMPUTE_S.text(r[cols.COMPUTE_S.key]),
+            cols.COMPRESS_S.header: cols.COMPRESS_S.text(r[cols.COMPRESS_S.key]),
         }
         if has_clean:
             row[f"{metric} eval uncompressed"] = fmt_pm(r[clean], math.nan, metric)
         if r.get(schema.BUFFER_MB, 0) and not math.isnan(r[schema.BUFFER_MB]) and r[schema.BUFFER_MB] > 0:
             row["step s (own)"] += f" ({r['buffer_mb']:.0f} MB buffers)"
         for lab in link_labels(summary):
-            row[f"batch s @{lab}"] = f"{r[f'est_batch_s_{lab}']:.3f} ({r[f'est_batch_s_overlap_{lab}']:.3f})"
-            sp = r[f"speedup_{lab}"]
-            row[f"speed-up @{lab}"] = "" if math.isnan(sp) else f"{sp:.2f}x"
+            est, over = cols.EST_BATCH, cols.EST_OVERLAP
+            row[est.label(lab)] = f"{est.text(r[est.name(lab)])} ({over.text(r[over.name(lab)])})"
+            row[cols.SPEEDUP.label(lab)] = cols.SPEEDUP.text(r[cols.SPEEDUP.name(lab)])
         row.update(tta_cells(r, link_labels(summary)))
         row["front"] = "★" if r.get("pareto") else ("floor" if r.get(stats.AT_FLOOR) else "")
         row[schema.TAG_CONFIG_ID] = r[schema.TAG_CONFIG_ID]
@@ -156,16 +154,16 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
 
 def tta_cells(r, labels: list[str]) -> dict[str, str]:
     """Steps to the target (on how many seeds) and, per link, the time to it and the speed-up."""
-    if not r.get(tta.REACHED):
+    if not r.get(cols.REACHED.key):
         return {}
-    steps = r[tta.STEPS]
-    out = {"steps to target": ("not reached" if math.isnan(steps) else f"{steps:.0f}") + f" ({r[tta.REACHED]})"}
+    steps = r[cols.STEPS.key]
+    out = {cols.STEPS.header: (cols.STEPS.text(steps) or "not reached") + f" ({r[cols.REACHED.key]})"}
     for lab in labels:
-        t, sp = r[f"tta_s_{lab}"], r[f"tta_speedup_{lab}"]
-        lo, hi = r[f"tta_speedup_{lab}_low"], r[f"tta_speedup_{lab}_high"]
-        out[f"time to target s @{lab}"] = "" if math.isnan(t) else f"{t:.1f}"
+        sp = r[cols.TTA_SPEEDUP.name(lab)]
+        lo, hi = r[cols.TTA_SPEEDUP_LOW.name(lab)], r[cols.TTA_SPEEDUP_HIGH.name(lab)]
+        out[cols.TTA_S.label(lab)] = cols.TTA_S.text(r[cols.TTA_S.name(lab)])
         ci = "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
-        out[f"tta speed-up @{lab}"] = "" if math.isnan(sp) else f"{sp:.2f}x{ci}"
+        out[cols.TTA_SPEEDUP.label(lab)] = "" if math.isnan(sp) else f"{cols.TTA_SPEEDUP.text(sp)}{ci}"
     return out
 
 

@@ -24,10 +24,11 @@ from scipy import stats as sps
 
 import schema
 
+from . import columns as cols
 from .stats import CONFIDENCE, baseline_of
 
 TARGET_GAP = 0.01
-STEPS, REACHED = "steps_to_target", "reached"
+STEPS, REACHED = cols.STEPS.key, cols.REACHED.key
 
 
 def first_step(curve_json: str, metric: str, target: float) -> float | None:
@@ -75,9 +76,10 @@ def add_tta(
     """steps_to_target, reached and, per link, tta_s and tta_speedup (with its CI bounds)."""
     out = summary.copy()
     labels = [lk.label for lk in links]
-    cols = [STEPS, "target"] + [f"tta{k}_{lab}" for lab in labels for k in ("_s", "_speedup", "_speedup_low")]
-    cols += [f"tta_speedup_{lab}_high" for lab in labels]
-    for c in cols:
+    new = [STEPS, cols.TARGET.key]
+    new += [c.name(lab) for lab in labels for c in (cols.TTA_S, cols.TTA_SPEEDUP, cols.TTA_SPEEDUP_LOW,
+                                                     cols.TTA_SPEEDUP_HIGH)]  # fmt: skip
+    for c in new:
         out[c] = math.nan
     out[REACHED] = ""
     for i, row in out.iterrows():
@@ -89,13 +91,14 @@ def add_tta(
         if not mine:
             continue  # no curve logged (runs stored before it)
         hit = [s for s in mine.values() if not math.isnan(s)]
-        out.loc[i, ["target", STEPS]] = [target, float(np.mean(hit)) if hit else math.nan]
+        out.loc[i, [cols.TARGET.key, STEPS]] = [target, float(np.mean(hit)) if hit else math.nan]
         out.loc[i, REACHED] = f"{len(hit)}/{len(mine)}"
         theirs = per_seed_steps(runs, base["experiment"], base[schema.TAG_CONFIG_ID], metric, target)
         for lab in labels:
-            est, base_est = row[f"est_batch_s_{lab}"], base[f"est_batch_s_{lab}"]
-            out.loc[i, f"tta_s_{lab}"] = out.loc[i, STEPS] * est
+            est, base_est = row[cols.EST_BATCH.name(lab)], base[cols.EST_BATCH.name(lab)]
+            out.loc[i, cols.TTA_S.name(lab)] = out.loc[i, STEPS] * est
             both = [s for s in mine if s in theirs and not math.isnan(mine[s]) and not math.isnan(theirs[s])]
             r = ratio_ci([theirs[s] * base_est / (mine[s] * est) for s in both])
-            out.loc[i, [f"tta_speedup_{lab}", f"tta_speedup_{lab}_low", f"tta_speedup_{lab}_high"]] = list(r)
-    return out
+            three = (cols.TTA_SPEEDUP, cols.TTA_SPEEDUP_LOW, cols.TTA_SPEEDUP_HIGH)
+            out.loc[i, [c.name(lab) for c in three]] = list(r)
+    return cols.set_links(out, labels)

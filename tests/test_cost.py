@@ -134,3 +134,26 @@ def test_a_trial_line_tells_two_rows_apart_by_their_backward():
     fwd_only = {"fwd": "none", "placement": "first:1,last:1", "seed": 0}
     assert label(fwd_only) == "none @ first:1,last:1 seed=0"
     assert label({**fwd_only, "bwd": "uniform:b=4"}) == "none / bwd uniform:b=4 @ first:1,last:1 seed=0"
+
+
+def test_the_json_and_csv_carry_each_registered_column_once_and_none_always_null():
+    from reports import columns as cols
+
+    df = noisy_store()
+    for fwd in ("none", "uniform:b=8", "topk:r=0.2"):
+        for seed in range(5):
+            df.loc[(df["fwd"] == fwd) & (df["seed"] == seed), "curve"] = curve([10, 20], [0.6, 0.69 + 0.01 * seed])
+    rep = table.build(df, "val_acc", links=LINKS)
+    records = json.loads(table.render(rep, "val_acc", "json"))
+    keys = set(records[0])
+    expected = {c.name(lk.label) for lk in LINKS for c in cols.PER_LINK}
+    linked = {k for k in keys if any(lk.label in k for lk in LINKS)}
+    assert linked == expected  # every per-link column, and no other name built from a link
+    csv_header = table.render(rep, "val_acc", "csv").splitlines()[0].split(",")
+    assert len(csv_header) == len(set(csv_header)) and set(csv_header) == keys
+    always_null = {k for k in keys if all(r[k] is None for r in records)}
+    # what these runs do not log (no clean evaluation, no buffers, no compressed fraction) may be null
+    allowed = {"val_acc_clean_mean", "compressed_fwd", "compressed_bwd", "compressed_fwd_run", "bytes_fwd_run",
+               "bytes_bwd_run", "compressed_bwd_run", "buffer_mb", "bits", "split_bits", "prune_ratio", "iters",
+               "setting_label"}  # fmt: skip
+    assert always_null <= allowed, always_null
