@@ -13,7 +13,7 @@ import pandas as pd
 import schema
 
 from . import link as linkmod
-from .table import METHOD_COLORS, series_label
+from .table import config_colors, series_label
 
 
 def seed_curves(runs: pd.DataFrame, experiment: str, cid: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -30,6 +30,18 @@ def seed_curves(runs: pd.DataFrame, experiment: str, cid: str, metric: str) -> t
 
 def plot_tta(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, link: linkmod.Link, path: str | Path) -> int:
     """The plot; returns how many configs had curves (0: nothing drawn, no file written)."""
+    import matplotlib.pyplot as plt
+
+    fig, drawn = tta_figure(summary, runs, metric, link)
+    if drawn:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return drawn
+
+
+def tta_figure(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, link: linkmod.Link):
+    """(the figure, how many configs it draws): one curve a config, in its own colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -37,14 +49,16 @@ def plot_tta(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, link: linkm
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     several, drawn = summary["placement"].nunique() > 1, 0
+    style = config_colors(summary)  # one colour a config, as in every plot of the report
     for _, r in summary.iterrows():
         got = seed_curves(runs, r["experiment"], r[schema.TAG_CONFIG_ID], metric)
         if got is None:
             continue
         steps, values = got
         t = steps * linkmod.estimate(r, link)
-        color = METHOD_COLORS.get(r["method"], "#7f7f7f")
-        ax.plot(t, values.mean(axis=0), c=color, lw=1.5, label=f"{series_label(r, several)} (N={len(values)})")
+        color, marker = style[r[schema.TAG_CONFIG_ID]]
+        ax.plot(t, values.mean(axis=0), c=color, marker=marker, ms=3, lw=1.5,
+                label=f"{series_label(r, several)} (N={len(values)})")  # fmt: skip
         ax.fill_between(t, values.min(axis=0), values.max(axis=0), color=color, alpha=0.12)
         drawn += 1
     if drawn:
@@ -54,7 +68,4 @@ def plot_tta(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, link: linkm
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
         fig.tight_layout()
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return drawn
+    return fig, drawn

@@ -39,9 +39,30 @@ def params_table(runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def category_order(values) -> list[str]:
+    """An axis of categories in order: numbers by value (2, 4, 8, 32, not '2', '32', '4', '8'),
+    then words, then the empty value (a spec that has no such field) last."""
+
+    def key(v: str):
+        num = pd.to_numeric(v, errors="coerce")
+        return (0, float(num), "") if pd.notna(num) else ((2, 0.0, "") if v == "" else (1, 0.0, v))
+
+    return sorted(set(values), key=key)
+
+
 def plot_parallel(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, path: str | Path) -> None:
-    """One line per config mean: its varying params (axes scaled to [0, 1], text as categories)
-    and the metric's seed mean, coloured by the metric."""
+    """``parallel_figure`` saved as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = parallel_figure(summary, runs, metric)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parallel_figure(summary: pd.DataFrame, runs: pd.DataFrame, metric: str):
+    """One line per config mean: its varying params (numeric axes scaled to [0, 1], categories in
+    order, numbers by value) and the metric's seed mean, coloured by the metric (with its bar)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,16 +82,18 @@ def plot_parallel(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, path: 
             scaled[c] = (col - lo) / (hi - lo or 1)
             ticks[c] = [(0.0, f"{lo:g}"), (1.0, f"{hi:g}")]
         else:
-            cats = sorted(col.unique())
+            cats = category_order(col)
             scaled[c] = col.map({v: i / max(len(cats) - 1, 1) for i, v in enumerate(cats)})
-            ticks[c] = [(i / max(len(cats) - 1, 1), v[:18]) for i, v in enumerate(cats)]
+            ticks[c] = [(i / max(len(cats) - 1, 1), (v or "(none)")[:18]) for i, v in enumerate(cats)]
     lo, hi = float(mean.min()), float(mean.max())
     scaled[metric] = (mean - lo) / (hi - lo or 1)
     ticks[metric] = [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
-    fig, ax = plt.subplots(figsize=(max(6, 2 * len(axes)), 5))
+    fig, ax = plt.subplots(figsize=(max(6, 2 * len(axes)) + 1, 5))
     cmap = plt.get_cmap("viridis")
     for _, row in scaled.iterrows():
         ax.plot(range(len(axes)), row[axes].to_numpy(float), c=cmap(float(row[metric])), alpha=0.8, lw=1.5)
+    bar = fig.colorbar(plt.cm.ScalarMappable(norm=plt.Normalize(lo, hi), cmap=cmap), ax=ax, pad=0.02)
+    bar.set_label(f"{metric} (seed mean)")
     for i, a in enumerate(axes):
         ax.axvline(i, c="k", lw=0.6)
         for y, label in ticks[a]:
@@ -79,9 +102,7 @@ def plot_parallel(summary: pd.DataFrame, runs: pd.DataFrame, metric: str, path: 
     ax.set_yticks([])
     ax.set_title(f"{len(scaled)} configs: params -> {metric} (seed mean); colour: {metric}")
     fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
 def importances(runs: pd.DataFrame, metric: str, mode: str = "max") -> dict[str, float]:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 
-import compression
 import schema
 from schema.store import client, experiment_id
 
@@ -21,9 +20,6 @@ from . import link as linkmod
 from . import runs, stats, tta
 
 METRICS = schema.REPORTED
-# one colour per method in every panel of every plot (tab10, in the order methods are defined)
-PALETTE = ("#444444", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
-METHOD_COLORS = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(compression.METHODS)}
 
 
 @dataclass
@@ -216,6 +212,17 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
 DEFAULT_PLOT_LINK = "100mbit"
 
 
+def config_colors(summary: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """One (colour, marker) per config, in the table's row order: every plot draws a config the same
+    way, and no two configs of a plot share both (tab20's 20 colours, then markers change)."""
+    import matplotlib
+
+    palette = [matplotlib.colors.to_hex(c) for c in matplotlib.colormaps["tab20"].colors]
+    palette = palette[0::2] + palette[1::2]  # the strong tones first, their light pairs after
+    ids = list(dict.fromkeys(summary[schema.TAG_CONFIG_ID])) if not summary.empty else []
+    return {cid: (palette[k % len(palette)], MARKERS[(k // len(palette)) % len(MARKERS)]) for k, cid in enumerate(ids)}
+
+
 def series_label(r, several_placements: bool) -> str:
     """A legend entry names the setting: the forward spec, the backward when it is not the
     default, the cut when a plot has several."""
@@ -227,14 +234,22 @@ def series_label(r, several_placements: bool) -> str:
     return label + (f" @ {r['placement']}" if several_placements else "")
 
 
-def plot(
-    summary: pd.DataFrame, metric: str, path: str | Path, title: str = "", link: linkmod.Link | None = None
-) -> None:
-    """Three panels, one series per config (legend: its spec), error bars = std over seeds:
-    the metric against bits per value on the wire, against bytes per sample (with the Pareto
-    front), and against the estimated batch time at a link (100 Mbit/s unless given, with the
-    front of that plane). Series that would sit on each other are nudged apart and keep distinct
-    markers."""
+def plot_points(summary: pd.DataFrame, link: linkmod.Link) -> pd.DataFrame:
+    """Where each config is drawn, from the table's own numbers (no offset on any axis): bits per
+    value on the wire (32 x ratio), run-average bytes per sample, the serial batch estimate."""
+    s = summary.copy()
+    s["_bits"] = 32 * s[schema.RATIO]
+    s["_bytes"] = linkmod.wire_bytes(s) if not s.empty else []
+    s["_time"] = [linkmod.estimate(r, link) for _, r in s.iterrows()] if not s.empty else []
+    return s
+
+
+def figure(summary: pd.DataFrame, metric: str, title: str = "", link: linkmod.Link | None = None):
+    """Three panels, one series per config (legend: its spec; one colour and marker a config),
+    error bars = std over seeds: the metric against bits per value on the wire, against bytes per
+    sample (with the Pareto front), and against the estimated batch time at a link (100 Mbit/s
+    unless given, with the front of that plane). Points sit at the table's values: configs that
+    coincide are told apart by colour and marker, never moved."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -242,19 +257,15 @@ def plot(
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     link = link or linkmod.parse_links(DEFAULT_PLOT_LINK)[0]
-    s = summary.copy()
-    s["_bits"] = 32 * s[schema.RATIO]  # what a value costs on the wire, both directions averaged
-    s["_bytes"] = linkmod.wire_bytes(s) if not s.empty else []
-    s["_time"] = [linkmod.estimate(r, link) for _, r in s.iterrows()] if not s.empty else []
+    s = plot_points(summary, link)
     several = s["placement"].nunique() > 1
+    style = config_colors(s)
     legend_rows = -(-len(s) // 3)  # the legend goes below the panels, three entries a row
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.8 + 0.2 * legend_rows))
-    for k, (_, r) in enumerate(s.iterrows()):
-        color = METHOD_COLORS.get(r["method"], "#7f7f7f")
-        marker = MARKERS[k % len(MARKERS)]
+    for _, r in s.iterrows():
+        color, marker = style[r[schema.TAG_CONFIG_ID]]
         label = series_label(r, several)
-        nudge = 1 + 0.025 * ((k % 5) - 2)  # coinciding points stay visible
-        for ax, x in zip(axes, (r["_bits"] * nudge, r["_bytes"] * nudge, r["_time"] * nudge), strict=True):
+        for ax, x in zip(axes, (r["_bits"], r["_bytes"], r["_time"]), strict=True):
             ax.errorbar(x, r[f"{metric}_mean"], yerr=0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"],
                         fmt=marker, c=color, capsize=3, alpha=0.85, label=label if ax is axes[0] else None)  # fmt: skip
     for ax, x, name in ((axes[1], "_bytes", "Pareto front"), (axes[2], "_time", f"front at {link.label}")):
@@ -278,6 +289,16 @@ def plot(
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, (0.2 * legend_rows + 0.1) / (4.8 + 0.2 * legend_rows), 1, 1))
+    return fig
+
+
+def plot(
+    summary: pd.DataFrame, metric: str, path: str | Path, title: str = "", link: linkmod.Link | None = None
+) -> None:
+    """``figure`` saved as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(summary, metric, title, link)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
