@@ -69,7 +69,11 @@ def main(args: argparse.Namespace) -> int:
         plan = Plan(name=args.name, space="rerun", metric=metric, mode=args.mode, trials=trials, **kwargs)
     except UsageError as e:
         return fail(str(e))
-    print(f"rerun: {len(trials)} trials {what}")
+    from tuning.progress import label
+
+    print(f"rerun: {len(trials)} trials {what}:", flush=True)
+    for t in trials:  # what it started, before the first trial's minutes of silence
+        print(f"  {schema.config_id(t)} {label(t)}", flush=True)
     return launch(plan, dry_run=args.dry_run)
 
 

@@ -136,6 +136,35 @@ def test_a_trial_line_tells_two_rows_apart_by_their_backward():
     assert label({**fwd_only, "bwd": "uniform:b=4"}) == "none / bwd uniform:b=4 @ first:1,last:1 seed=0"
 
 
+def test_without_a_terminal_the_driver_speaks_at_least_every_minute(capsys):
+    from types import SimpleNamespace
+
+    from tuning.progress import HEARTBEAT_S, Progress
+
+    now = [1000.0]
+    p = Progress(total=3, metric="val_acc", concurrency=1, bar=False, clock=lambda: now[0])
+    trial = SimpleNamespace(trial_id="t1", config={"fwd": "none", "placement": "first:1", "seed": 0}, last_result={})
+    p.on_trial_start(0, [], trial)
+    assert "started none @ first:1 seed=0" in capsys.readouterr().out
+    silent = []
+    for _ in range(600):  # ten minutes of controller steps, one a second, the trial still running
+        now[0] += 1.0
+        p.on_step_begin(0, [])
+        out = capsys.readouterr().out
+        silent.append(0 if out else (silent[-1] + 1 if silent else 1))
+        if out:
+            assert "0 finished, 1 running, 0 failed of 3; ETA ?" in out
+    assert max(silent) < HEARTBEAT_S and sum(1 for s in silent if s == 0) == 10
+    trial.last_result = {"val_acc": 0.5}
+    now[0] += 30
+    p.on_trial_complete(0, [], trial)
+    assert "[1/3] done     none @ first:1 seed=0 val_acc=0.5000 10.5 min" in capsys.readouterr().out
+    quiet = Progress(total=1, metric="val_acc", concurrency=1, bar=True, clock=lambda: now[0])
+    now[0] += 10 * HEARTBEAT_S
+    quiet.heartbeat()  # on a terminal the bar speaks instead
+    assert capsys.readouterr().out == ""
+
+
 def test_the_json_and_csv_carry_each_registered_column_once_and_none_always_null():
     from reports import columns as cols
 
