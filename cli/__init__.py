@@ -85,6 +85,12 @@ def add_cluster_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite store in mlruns/)")
     g.add_argument("-v", "--verbose", action="count", default=0, help="also Ray Tune's own trial table")
     g.add_argument("--storage", help="Ray Tune results/checkpoints folder (default ray_results/)")
+    g.add_argument(
+        "--keep-checkpoints",
+        action="store_true",
+        help="keep every trial's last checkpoint (~40 MB a CV trial) after a complete sweep; by default they "
+        "are deleted once nothing is left to --resume",
+    )
     g.add_argument("--address", help="join a running Ray cluster (e.g. auto or ray://host:10001)")
     g.add_argument("--cpus-per-trial", type=float, default=1.0)
     g.add_argument("--gpus-per-trial", type=float, default=0.0)
@@ -247,6 +253,7 @@ def plan_kwargs(args) -> dict:
         gpus_per_trial=args.gpus_per_trial,
         max_concurrent=args.max_concurrent,
         retries=retries,
+        keep_checkpoints=args.keep_checkpoints,
         verbose=min(int(args.verbose or 0), 3),
         storage=os.path.abspath(args.storage) if args.storage else str(schema.REPO / "ray_results"),
     )
@@ -289,6 +296,8 @@ def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
         f"sweep {out['sweep_id']}: {out['finished']} finished, {out['failed']} failed of "
         f"{out['planned']} planned trials in {took / 60:.1f} min (MLflow experiment {plan.name!r})"
     )
+    if out.get("freed_mb"):
+        print(f"deleted the trials' checkpoints ({out['freed_mb']:.0f} MB; --keep-checkpoints keeps them)")
     from reports.table import update_summary_run
 
     update_summary_run(plan.tracking_uri, plan.name, plan.metric)

@@ -77,6 +77,10 @@ def test_sweep_report_best_rerun(env):
     r = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "4 finished, 0 failed of 4 planned" in r.stdout
+    # a complete sweep keeps no checkpoints (nothing to resume); Tune's results stay
+    assert "deleted the trials' checkpoints" in r.stdout and not list((d / "ray").glob("s1-*/*/checkpoint_*"))
+    assert list((d / "ray").glob("s1-*/experiment_state-*.json"))
+    assert "[" in r.stdout and "started " in r.stdout  # not a terminal: each start is told
     done = runs(d, "s1")
     assert len(done) == 4
     c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
