@@ -58,12 +58,16 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         help="CV: how the model trains (finetune: AdamW, BatchNorm statistics that follow the data; "
         "legacy: the SGD recipe of results v2)",
     )
-    g.add_argument("--epochs", type=int)
+    g.add_argument("--epochs", type=int, help="passes over the training subset (default: the space's)")
     g.add_argument("--limit-train", type=int, help="fixed subset of N training examples")
     g.add_argument("--limit-val", type=int, help="fixed subset of N validation examples")
-    g.add_argument("--image-size", type=int, help="CV: 32 (native) or 224 (upscaled, as the study)")
+    g.add_argument(
+        "--image-size",
+        type=int,
+        help="CV input in px, 32 or more (32: native; the CV default upsamples to 64; 224: the study's cut sizes)",
+    )
     g.add_argument("--max-length", type=int, help="NLP: max tokens (default 128)")
-    g.add_argument("--batch-size", type=int)
+    g.add_argument("--batch-size", type=int, help="examples a step (default: CV 64, NLP 32)")
     g.add_argument("--lr", type=float)
     g.add_argument("--eval-every", type=int, help="steps between validations for the curve (default: ~8 a run)")
     g.add_argument(

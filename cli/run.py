@@ -36,7 +36,7 @@ def register(sub) -> None:
     )
     r.add_argument("--space", required=True, help="a named space (sweep.py spaces) or a .json file")
     r.add_argument("--task", help="default: the space's")
-    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 of every row (default 3): a grid axis")
     r.add_argument("--name", default="compsweep", help="MLflow experiment")
     r.add_argument("--metric", help="objective for Optuna/ASHA (default val_acc; cola: val_mcc)")
     r.add_argument("--mode", choices=["max", "min"], default="max")

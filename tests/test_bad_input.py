@@ -37,6 +37,11 @@ def files(tmp_path_factory):
     torch.save({"conv.weight": torch.zeros(3)}, d / "other.pth")
     torch.save({"a": 1}, d / "notensors.pth")
     (d / "model_dir").mkdir()
+    # CIFAR-10: --root at the batches folder itself, and batches that fail torchvision's MD5 check
+    batches = d / "cifar" / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+        (batches / name).write_bytes(b"not the official batch")
     # spaces
     (d / "empty.json").write_text(json.dumps({"rows": []}))
     (d / "notjson.json").write_text("{rows: oops")
@@ -108,6 +113,10 @@ def cases(d, fm, glue):
     rows += [
         ([*cv[:3], "--root", "/nonexistent", "--seeds", "1"], "/nonexistent"),
         (["run", "--space", "demo", "--task", "cifar10", "--seeds", "1"], "cifar-10-batches-py"),
+        (["run", "--space", "demo", "--task", "cifar10", "--root", str(d / "cifar" / "cifar-10-batches-py"),
+          "--seeds", "1"], f"pass the folder that holds it (--root {d / 'cifar'})"),
+        (["run", "--space", "demo", "--task", "cifar10", "--root", str(d / "cifar"), "--seeds", "1"],
+         "fails torchvision's MD5 check"),
         ([*cv, "--weights", "/nonexistent.pth"], "no such file"),
         ([*cv, "--model", "mobilenet_v2", "--weights", str(d / "garbage.pth")], "not a PyTorch state dict"),
         ([*cv, "--model", "mobilenet_v2", "--weights", str(d / "other.pth")], "not a mobilenet_v2 state dict"),
@@ -216,3 +225,14 @@ def test_a_read_refuses_a_store_that_is_not_there_and_creates_nothing(tmp_path, 
     assert existing(str(tmp_path / "mlruns")) == f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     assert sweep.main(["report", "--name", "x", "--tracking-uri", str(tmp_path / "mlruns")]) == 2
     assert "no such MLflow experiment" in capsys.readouterr().err
+
+
+def test_a_tiny_validation_split_is_noted(tmp_path, capsys):
+    from tests.helpers import write_glue
+    from trainables.check import _check_data
+
+    root = write_glue(tmp_path / "glue", n=1)
+    _check_data.cache_clear()
+    _check_data("rte", str(root))
+    out = capsys.readouterr().out
+    assert "note: rte: the validation split has 1 example(s); every score moves in steps of 1" in out

@@ -102,10 +102,22 @@ def check(config: dict) -> None:
         raise ConfigError(str(e)) from None
 
 
+SMALL_DEV = 30  # fewer validation examples than this: a score moves in steps of 1/N or more
+
+
 @lru_cache(maxsize=32)
 def _check_data(name: str, root: str | None) -> None:
-    """A task's files once per process (a sweep checks many configs of one task)."""
-    task(name).check(root)
+    """A task's files once per process (a sweep checks many configs of one task); a note when its
+    validation split is too small to score (a one-row dev set scores 0 or 1)."""
+    t = task(name)
+    t.check(root)
+    n = len(t.load(root, "dev")[-1])
+    if n < SMALL_DEV:
+        print(
+            f"note: {name}: the validation split has {n} example(s); every score moves in steps of {1 / n:.2g} "
+            f"(a run can report {t.metric}=1.0 by chance)",
+            flush=True,
+        )
 
 
 def cut_shapes(config: dict) -> list[tuple[str, list[int]]]:
