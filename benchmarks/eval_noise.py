@@ -61,7 +61,7 @@ def summary(path: Path) -> dict:
         s1, s10 = float(np.std(d1, ddof=1)), float(np.std(d10, ddof=1))
         out[spec] = {"n": len(seeds), "mean_1000": float(d1.mean()), "std_1000": s1,
                      "mean_10000": float(d10.mean()), "std_10000": s10,
-                     "ratio": s1 / s10 if s10 > 0 else float("inf")}  # fmt: skip
+                     "std_ratio": s1 / s10 if s10 > 0 else float("inf")}  # fmt: skip
     return out
 
 

@@ -1,4 +1,4 @@
-"""Every `python sweep.py` command of the README's bash blocks, run as written from a fresh
+"""Every `python sweep.py` command of the bash blocks of the README and docs/*.md, run as written from a fresh
 shell (with the venv's python), with a temporary MLflow store and Ray folder, tiny data limits
 for a single run, and --dry-run for sweeps (what they would run is checked, nothing trains).
 A documented command that fails fails the suite. Commands naming the user's own data (/data,
@@ -22,9 +22,13 @@ REPO = Path(__file__).resolve().parent.parent
 TINY_SINGLE = ["--limit-train", "64", "--limit-val", "32", "--batch-size", "16", "--max-length", "32"]
 
 
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]  # the front page and the reference
+
+
 def readme_commands() -> list[str]:
-    """`python sweep.py ...` lines of the README's ```bash blocks, continuation lines joined."""
-    text = (REPO / "README.md").read_text()
+    """`python sweep.py ...` lines of the ```bash blocks of the README and of docs/*.md,
+    continuation lines joined."""
+    text = "\n".join(p.read_text() for p in DOCS)
     out = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         joined = re.sub(r"\\\n\s*", " ", block)
@@ -32,7 +36,7 @@ def readme_commands() -> list[str]:
             line = line.split(" # ")[0].strip()
             if line.startswith("python sweep.py "):
                 out.append(line)
-    return out
+    return list(dict.fromkeys(out))  # a command the front page and a reference file share runs once
 
 
 def test_the_readme_has_the_commands_this_test_runs():
@@ -68,7 +72,9 @@ def store(tmp_path_factory):
 
 
 def run_as_written(cmd: str, d: Path, uri: str):
-    args = shlex.split(cmd)[2:]
+    # run from a scratch folder (outputs land there); a path into the checkout is the checkout's
+    args = [str(REPO / a) if not a.startswith("-") and "/" in a and (REPO / a).is_file() else a
+            for a in shlex.split(cmd)[2:]]  # fmt: skip
     sub = args[0]
     if sub in ("run", "rerun", "report", "best"):
         args += ["--tracking-uri", uri]
