@@ -9,6 +9,7 @@ import os
 import sys
 
 import schema
+from trainables import names
 
 SUBCOMMANDS = ("run", "report", "best", "rerun", "single", "spaces", "bench", "results", "link_check")
 
@@ -51,10 +52,10 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
         "--weights",
         help="ImageNet .pth for the CV model (efficientnet_lite0: the packaged weights by default, 'none' for scratch)",
     )
-    g.add_argument("--model", choices=["mobilenet_v2", "efficientnet_lite0"], help="CV model")
+    g.add_argument("--model", choices=names.MODELS, help="CV model")
     g.add_argument(
         "--recipe",
-        choices=["finetune", "legacy"],
+        choices=names.RECIPES,
         help="CV: how the model trains (finetune: AdamW, BatchNorm statistics that follow the data; "
         "legacy: the SGD recipe of results v2)",
     )
@@ -71,10 +72,10 @@ def add_training_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float)
     g.add_argument("--eval-every", type=int, help="steps between validations for the curve (default: ~8 a run)")
     g.add_argument(
-        "--device", choices=["auto", "cpu", "cuda"], help="auto (default): the GPU Ray gave the trial if any, else CPU"
+        "--device", choices=names.DEVICES, help="auto (default): the GPU Ray gave the trial if any, else CPU"
     )
     g.add_argument(
-        "--precision", choices=["fp32", "bf16", "fp16"], help="autocast: bf16 (CPU or GPU), fp16 (GPU, grad scaler)"
+        "--precision", choices=names.PRECISIONS, help="autocast: bf16 (CPU or GPU), fp16 (GPU, grad scaler)"
     )
     g.add_argument(
         "--deterministic", action="store_true", default=None, help="bit-identical reruns on one GPU (slower kernels)"

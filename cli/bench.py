@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from trainables import names
+
 from . import fail
 
 
@@ -19,8 +21,8 @@ def register(sub) -> None:
     b.add_argument("--task", choices=["cv", "nlp"], help="--step: one default only")
     b.add_argument("--gpu-check", action="store_true", help="the GPU check (make gpu-check): benches and a GPU sweep")
     b.add_argument("--smoke", action="store_true", help="--gpu-check on tiny shapes (its CPU form, in the tests)")
-    b.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu", help="where to measure (default cpu)")
-    b.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="--step: autocast precision")
+    b.add_argument("--device", choices=names.DEVICES, default="cpu", help="where to measure (default cpu)")
+    b.add_argument("--precision", choices=names.PRECISIONS, default="fp32", help="--step: autocast precision")
     b.set_defaults(func=main)
 
 

@@ -95,7 +95,6 @@ class Claim:
     b: Config
     margin: float = 0.01
     metric: str = schema.VAL_ACC
-    source: str = "ours"  # "study" (the published study's claim) or "ours"
 
 
 @dataclass

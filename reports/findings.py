@@ -26,23 +26,23 @@ def _both(spec: str) -> C:
 
 STUDY = [
     Claim("results-cv", FM, "CV: 16-bit uniform matches the baseline", C("uniform:b=16", "", CV_CUT), "matches",
-          C("none", "", CV_CUT), M, source="study"),
+          C("none", "", CV_CUT), M),
     Claim("results-cv", FM, "CV: 9-bit uniform collapses (default cut)", C("uniform:b=9", "", CV_CUT), "collapses",
-          C("none", "", CV_CUT), BIG, source="study"),
+          C("none", "", CV_CUT), BIG),
     Claim("results-cv", FM, "CV: sort quantization 6+2 matches the baseline", C("sortquant:b=6,s=2", "", CV_CUT),
-          "matches", C("none", "", CV_CUT), M, source="study"),
+          "matches", C("none", "", CV_CUT), M),
     Claim("results-cv", FM, "CV: top-k 50% matches the baseline", C("topk:r=0.5", "", CV_CUT), "matches",
-          C("none", "", CV_CUT), M, source="study"),
+          C("none", "", CV_CUT), M),
     Claim("results-nlp", RT, "NLP: 8-bit uniform matches the baseline", C("uniform:b=8", "", NLP_BOTH), "matches",
-          C("none", "", NLP_BOTH), M, source="study"),
+          C("none", "", NLP_BOTH), M),
     Claim("results-nlp", RT, "NLP: 4-bit uniform collapses", C("uniform:b=4", "", NLP_BOTH), "collapses",
-          C("none", "", NLP_BOTH), BIG, source="study"),
+          C("none", "", NLP_BOTH), BIG),
     Claim("results-cv224", FM, "CV at the study's cut size: 16-bit uniform matches the baseline", C("uniform:b=16"),
-          "matches", C("none"), M, source="study"),
+          "matches", C("none"), M),
     Claim("results-cv224", FM, "CV at the study's cut size: 10-bit uniform collapses", C("uniform:b=10"),
-          "collapses", C("none"), BIG, source="study"),
+          "collapses", C("none"), BIG),
     Claim("results-cv224", FM, "CV at the study's cut size: 9-bit uniform collapses", C("uniform:b=9"),
-          "collapses", C("none"), BIG, source="study"),
+          "collapses", C("none"), BIG),
 ]  # fmt: skip
 
 COLLAPSE = [

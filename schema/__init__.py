@@ -41,7 +41,6 @@ COMPRESSED_FWD_RUN, COMPRESSED_BWD_RUN = "compressed_fwd_run", "compressed_bwd_r
 COST += (COMPRESSED_FWD, COMPRESSED_BWD, COMPRESSED_FWD_RUN, COMPRESSED_BWD_RUN)
 METRICS = (EPOCH, TRAIN_LOSS, *ACCURACY, *CLEAN.values(), *COST, COMPILED, VAL_OVERLAP_DROPPED, PEAK_MEM_MB)
 REPORTED = tuple(m for m in METRICS if m != EPOCH)  # what a report can rank or average
-SNR_METRICS = (SNR_FWD_DB, SNR_BWD_DB)
 
 # ---------------------------------------------------------------- facts a trial logs (params)
 # What reports need from a run and must not rebuild from today's defaults: reported by the

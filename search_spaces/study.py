@@ -1,9 +1,10 @@
 """The published study's tables, as data: what each row set up and the value it reported.
 
 Each table is a list of rows ``(placement, spec, setting as the study wrote it, published)``.
-``search_spaces.seed_cv`` / ``seed_nlp`` take their rows from here, and ``reports.page``
-sets our measurements beside these values. CV: MobileNetV2 fine-tuned on CIFAR-10 at 224 px
-(top-1). NLP: RoBERTa-base on GLUE CoLA (Matthews correlation) and RTE (accuracy).
+``search_spaces.seed_cv`` / ``seed_nlp`` take their rows from here; ``reports.findings`` states
+the study's claims on them, and the page sets each claim's steps beside ``STUDY_STEPS``.
+CV: MobileNetV2 fine-tuned on CIFAR-10 at 224 px (top-1). NLP: RoBERTa-base on GLUE CoLA
+(Matthews correlation) and RTE (accuracy).
 """
 
 from __future__ import annotations

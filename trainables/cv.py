@@ -27,9 +27,9 @@ from .common import (
     run_facts,
     seed_everything,
 )
+from .names import MODELS
 from .runtime import runtime
 
-MODELS = ("mobilenet_v2", "efficientnet_lite0")
 OPTIMIZERS = ("sgd", "adamw")
 HEADS = ("classifier.", "_fc.")  # the new head's parameter names (MobileNetV2, EfficientNet-Lite0)
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -42,7 +42,7 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 # 56-73% between seeds; BatchNorm statistics that follow the data (momentum 0.1: 0.99^186 = 15%
 # of the legacy running statistics were still ImageNet's), AdamW and no augmentation (the
 # model underfits 186 steps) are what moved it (docs/results: the recipe comparison).
-RECIPES = {  # CV_RECIPE names what sweeps and single runs use
+RECIPES = {  # CV_RECIPE names what sweeps and single runs use; names.RECIPES lists them
     "legacy": {"optimizer": "sgd", "lr": 0.01, "bn_momentum": None, "warmup": 0.0, "augment": True},
     "finetune": {"optimizer": "adamw", "lr": 2e-3, "bn_momentum": 0.1, "warmup": 0.05, "augment": False},
 }
@@ -209,9 +209,9 @@ def evaluate(model, x_va, y_va, image_size: int, batch_size: int, rt=None) -> di
 
 
 def optimizer(model: nn.Module, cfg: dict, total_steps: int):
-    """SGD with the new head at ``head_lr`` x lr, a linear warm-up over ``warmup`` of the steps,
-    then cosine to zero; BatchNorm running statistics at ``bn_momentum`` (fine-tuning needs
-    them to follow the new data: at 0.01, 0.99^186 = 15% of them are still ImageNet's)."""
+    """The recipe's optimizer (SGD with ``momentum``, or AdamW), the new head at ``head_lr`` x lr,
+    weight decay, a linear warm-up over ``warmup`` of the steps then cosine to zero; BatchNorm
+    running statistics at ``bn_momentum`` (None: the model's own). Returns (optimizer, scheduler)."""
     if cfg["bn_momentum"] is not None:
         for m in model.modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):

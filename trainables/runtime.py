@@ -14,9 +14,10 @@ import torch
 import schema
 
 from .common import ConfigError
+from .names import DEVICES
+from .names import PRECISIONS as PRECISION_NAMES
 
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = dict(zip(PRECISION_NAMES, (None, torch.bfloat16, torch.float16), strict=True))
 
 
 def check_names(device: str | None, precision: str | None) -> None:

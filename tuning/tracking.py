@@ -1,4 +1,4 @@
-"""MLflow: the store, config ids, and a driver-side Tune callback that logs in batches.
+"""The driver-side Tune callback that logs every trial to MLflow in batches.
 
 One MLflow run per trial, found again by its ``trial_id`` tag after a restore (so a resumed
 sweep never makes a second run for a trial); params are the full trial config, metrics are

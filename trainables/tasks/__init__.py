@@ -23,7 +23,6 @@ from ..common import ConfigError
 # layer and before the last one
 CV_PLACEMENT, NLP_PLACEMENT = "first:1,last:1", "first:1,last:2"
 CV_RECIPE = "finetune"  # how sweeps train a CV task (trainables.cv.RECIPES holds what it is)
-FAMILIES = ("cv", "nlp")
 MODULES = ("cifar10", "fashion_mnist", "cola", "rte", "rotten_tomatoes", "sst2", "mrpc")
 
 
@@ -83,4 +82,4 @@ def get(name: str | None) -> Task:
     return tasks[name]
 
 
-__all__ = ["CV_PLACEMENT", "CV_RECIPE", "FAMILIES", "NLP_PLACEMENT", "Task", "all_tasks", "get", "names"]
+__all__ = ["CV_PLACEMENT", "CV_RECIPE", "NLP_PLACEMENT", "Task", "all_tasks", "get", "names"]
