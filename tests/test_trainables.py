@@ -437,3 +437,44 @@ def test_cv_recipes_resolve_and_set_what_they_name(fm_root):
     assert lrs[2] < 5e-4 and lrs[-1] < lrs[2]
     with pytest.raises(trainables.ConfigError, match="recipe='finetune': a CV setting"):
         trainables.train({"task": "rotten_tomatoes", "recipe": "finetune"}, lambda m: None)
+
+
+def test_both_families_satisfy_the_family_protocol():
+    import inspect
+
+    import trainables
+    from trainables import cv, nlp
+
+    for module in (cv, nlp):
+        assert isinstance(module, trainables.Family), module.__name__
+        for name in ("resolve", "loop", "train"):
+            want = inspect.signature(getattr(trainables.Family, name))
+            got = inspect.signature(getattr(module, name))
+            assert list(got.parameters) == [p for p in want.parameters if p != "self"], (module.__name__, name)
+    assert trainables.family("fashion_mnist") is cv and trainables.family("rte") is nlp
+
+
+def test_train_epoch_times_only_steps_that_neither_warm_up_nor_compile(monkeypatch):
+    # a fake clock: each forward takes 1 s, the third step's 10 s (it compiles); the first is a warm-up
+    from trainables import common
+
+    now = [0.0]
+    monkeypatch.setattr(common.time, "perf_counter", lambda: now[0])
+    compiles = [0]
+    monkeypatch.setattr(common, "compile_events", lambda: compiles[0])
+    model = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    step = [0]
+
+    def loss_fn(x, y):
+        step[0] += 1
+        now[0] += 10.0 if step[0] == 3 else 1.0 + 0.5 * step[0]  # steps 2, 4, 5: 2.0, 3.0, 3.5 s
+        if step[0] == 3:
+            compiles[0] += 1
+        return torch.nn.functional.cross_entropy(model(x), y)
+
+    batches = [(torch.randn(8, 4), torch.randint(0, 2, (8,)), torch.arange(8)) for _ in range(5)]
+    out = common.train_epoch(model, batches, loss_fn, opt, None, [], warmup_steps=1)
+    assert out["step_time"] == pytest.approx((2.0 + 3.0 + 3.5) / 3)  # steps 1 (warm-up) and 3 (compile) left out
+    only_warmup = common.train_epoch(model, batches[:1], loss_fn, opt, None, [], warmup_steps=1)
+    assert only_warmup["step_time"] == pytest.approx(1.0 + 0.5 * 6)  # nothing but warm-up: every step is timed

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
-from .common import METRIC_KEYS, ConfigError, StateIO
+from .common import METRIC_KEYS, ConfigError, Loop, StateIO
+
+
+@runtime_checkable
+class Family(Protocol):
+    """What a fine-tune family module (``trainables.cv``, ``trainables.nlp``) provides: its
+    defaults, the config resolved with them, the run's parts for the epoch loop, and the run."""
+
+    DEFAULTS: dict
+
+    def resolve(self, config: dict) -> dict: ...
+
+    def loop(self, config: dict) -> Loop: ...
+
+    def train(self, config: dict, report: Callable[[dict], None], state_io: StateIO | None = None) -> dict: ...
 
 
 def task(name: str | None):
@@ -24,7 +39,7 @@ def default_placement(name: str | None) -> str:
     return task(name).placement
 
 
-def family(name: str | None):
+def family(name: str | None) -> Family:
     """The fine-tune module that runs a task's family (``cv`` or ``nlp``)."""
     import importlib
 
@@ -69,6 +84,7 @@ def seed_flags_to_spec(
 __all__ = [
     "METRIC_KEYS",
     "ConfigError",
+    "Family",
     "default_placement",
     "family",
     "seed_flags_to_spec",
