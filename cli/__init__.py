@@ -276,6 +276,33 @@ def show(plan) -> int:
     return 0
 
 
+def write_parents(plan) -> int:
+    """The reports compute each config's seed statistics; tuning writes them to its parent run."""
+    from reports import parents, table
+    from schema.store import parents as parent_ids
+    from tuning.summary import write_parents as write
+
+    if not parent_ids(plan.tracking_uri, plan.name):
+        return 0
+    rep = table.report(plan.tracking_uri, plan.name, plan.metric)
+    return write(plan.tracking_uri, plan.name, parents.by_config(rep.summary, plan.metric))
+
+
+def write_summary_run(plan) -> None:
+    """The experiment's summary (table, plots) computed by reports, written by tuning."""
+    import tempfile
+    from pathlib import Path
+
+    from reports import table
+    from tuning.summary import save_summary_run
+
+    rep = table.report(plan.tracking_uri, plan.name, plan.metric)
+    if rep.summary.empty:
+        return
+    with tempfile.TemporaryDirectory() as d:
+        save_summary_run(plan.tracking_uri, plan.name, table.summary_files(rep, plan.metric, Path(d), plan.name))
+
+
 def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
     """Run the plan; the exit status is the number of failed trials (130 when interrupted)."""
     import time
@@ -289,11 +316,7 @@ def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
         "the compressors' kernels (1-2 min on 2 CPU cores) and is quiet meanwhile.",
         flush=True,
     )
-    from functools import partial
-
-    from reports.parents import update_parents
-
-    plan.after_trial = partial(update_parents, plan.tracking_uri, plan.name, plan.metric)  # the parent runs
+    plan.after_trial = lambda: write_parents(plan)  # the parent runs' seed statistics, after every trial
     t0 = time.time()
     out = run_plan(plan, resume=resume)
     took = time.time() - t0
@@ -303,9 +326,7 @@ def launch(plan, resume: bool = False, dry_run: bool = False) -> int:
     )
     if out.get("freed_mb"):
         print(f"deleted the trials' checkpoints ({out['freed_mb']:.0f} MB; --keep-checkpoints keeps them)")
-    from reports.table import update_summary_run
-
-    update_summary_run(plan.tracking_uri, plan.name, plan.metric)
+    write_summary_run(plan)
     if out["finished"] + out["failed"] < out["planned"]:
         print(
             f"interrupted: {out['planned'] - out['finished'] - out['failed']} trials left; resume with "

@@ -3,17 +3,14 @@
 In the MLflow UI each config is one parent run (its seeds' runs nested under it), and the
 parent's metrics are what a report computes from the finished children: the metric's mean,
 sample std, N (distinct seeds) and the paired Δ to the same placement's baseline with its 95%
-CI. ``update_parents`` rewrites them from the children after every trial and rerun."""
+CI. ``by_config`` computes them; the CLI hands them to ``tuning.summary.write_parents`` after every
+trial and rerun (reports compute, tuning writes)."""
 
 from __future__ import annotations
 
 import math
-import time
 
 import schema
-from schema.store import client, parents
-
-from . import table
 
 
 def parent_metrics(row, metric: str) -> dict[str, float]:
@@ -29,21 +26,6 @@ def parent_metrics(row, metric: str) -> dict[str, float]:
     return {k: float(v) for k, v in values.items() if v is not None and not math.isnan(float(v))}
 
 
-def update_parents(uri: str, name: str, metric: str) -> int:
-    """Every parent of the experiment gets its children's statistics; returns how many."""
-    from mlflow.entities import Metric
-
-    ids = parents(uri, name)
-    if not ids:
-        return 0
-    rep = table.report(uri, name, metric)
-    c, ts, done = client(uri), int(time.time() * 1000), 0
-    for _, row in rep.summary.iterrows():
-        run_id = ids.get(row[schema.TAG_CONFIG_ID])
-        if run_id is None:
-            continue
-        values = parent_metrics(row, metric)
-        c.log_batch(run_id, metrics=[Metric(k, v, ts, 0) for k, v in values.items()])
-        c.set_terminated(run_id, "FINISHED")
-        done += 1
-    return done
+def by_config(summary, metric: str) -> dict[str, dict[str, float]]:
+    """config_id -> its parent's metrics, for every row of a report's summary."""
+    return {str(row[schema.TAG_CONFIG_ID]): parent_metrics(row, metric) for _, row in summary.iterrows()}

@@ -13,7 +13,6 @@ from pathlib import Path
 import pandas as pd
 
 import schema
-from schema.store import client, experiment_id
 
 from . import columns as cols
 from . import link as linkmod
@@ -304,20 +303,14 @@ def plot(
     plt.close(fig)
 
 
-def update_summary_run(uri: str, name: str, metric: str) -> None:
-    """The experiment's summary (table as Markdown, CSV and JSON, and the plot) into its one
-    summary run, after every sweep and rerun."""
-    import tempfile
-
-    rep = report(uri, name, metric)
-    if rep.summary.empty:
-        return
-    files: dict = {f"summary_{metric}.{fmt}": render(rep, metric, fmt) for fmt in ("md", "csv", "json")}
-    with tempfile.TemporaryDirectory() as d:
-        files["summary.png"] = Path(d) / "summary.png"
-        plot(rep.summary, metric, files["summary.png"], title=name)
-        files.update(sweep_plot_files(rep, metric, Path(d)))
-        save_summary_run(uri, name, files)
+def summary_files(rep: Report, metric: str, folder: Path, name: str) -> dict[str, str | Path]:
+    """The experiment's summary as files (the table as Markdown, CSV and JSON, the plot, and the
+    sweep plots where the sweep varies enough): what the summary run holds."""
+    files: dict[str, str | Path] = {f"summary_{metric}.{f}": render(rep, metric, f) for f in ("md", "csv", "json")}
+    files["summary.png"] = folder / "summary.png"
+    plot(rep.summary, metric, files["summary.png"], title=name)
+    files.update(sweep_plot_files(rep, metric, folder))
+    return files
 
 
 def sweep_plot_files(rep: Report, metric: str, folder: Path) -> dict[str, Path]:
@@ -335,25 +328,3 @@ def sweep_plot_files(rep: Report, metric: str, folder: Path) -> dict[str, Path]:
         except PlotRefused:
             pass
     return out
-
-
-def save_summary_run(uri: str, name: str, files: dict[str, str | Path]) -> str:
-    """The experiment's one summary run, holding the table (and plot) as artifacts, made once
-    and updated in place (``sweep.py run`` and ``rerun`` write it; reading commands never do).
-    ``files``: artifact name -> text content, or a Path to copy."""
-    import tempfile
-
-    c = client(uri)
-    exp = experiment_id(uri, name, create=False)
-    found = c.search_runs([exp], f"tags.`{schema.TAG_SUMMARY}` = 'true'", max_results=1)
-    run = found[0] if found else c.create_run(exp, run_name="summary", tags={schema.TAG_SUMMARY: "true"})
-    with tempfile.TemporaryDirectory() as d:
-        for fname, content in files.items():
-            p = Path(d) / fname
-            if isinstance(content, Path):
-                p.write_bytes(content.read_bytes())
-            else:
-                p.write_text(content)
-            c.log_artifact(run.info.run_id, str(p))
-    c.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id

@@ -145,3 +145,14 @@ def test_boundary_knows_no_method_by_type_or_name():
         if isinstance(c, ast.Constant) and isinstance(c.value, str)
     }
     assert not compared & methods, compared & methods
+
+
+def test_reports_write_nothing_to_mlflow():
+    # tuning writes runs (trials, parents, the summary run); reports compute and read
+    import re
+
+    writes = re.compile(r"\.(log_batch|log_artifact|log_metric|log_param|set_tag|set_terminated|create_run|"
+                        r"create_experiment|delete_run)\(|experiment_id\([^)]*create=True")  # fmt: skip
+    found = [f"{p.relative_to(REPO)}:{i}" for p in sorted((REPO / "reports").glob("*.py"))
+             for i, line in enumerate(p.read_text().splitlines(), 1) if writes.search(line)]  # fmt: skip
+    assert not found, found
