@@ -35,6 +35,11 @@ SPECS = [
     "uniform:b=4,range=absmax",
     "uniform:b=4,clip=99.9",
     "delta:b=3",
+    "fp8:fmt=e4m3",
+    "fp8:fmt=e5m2,scale=block128",
+    "hadamard:b=4",
+    "hadamard:b=3",
+    "lowrank:r=8",
 ]
 TARGETS = {
     "uniform:b=8": 2,
@@ -45,6 +50,10 @@ TARGETS = {
     "uniform:b=4,range=absmax": 2,
     "uniform:b=4,clip=99.9": 2,
     "delta:b=3": 2,
+    "fp8:fmt=e4m3": 1.5,
+    "hadamard:b=4": 3,
+    "hadamard:b=3": 3,
+    "lowrank:r=8": 3,
 }
 
 

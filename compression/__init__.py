@@ -11,9 +11,13 @@ Pure torch: imports nothing else of the project, nor ray, mlflow, transformers, 
 from __future__ import annotations
 
 from .base import Compressor, NonFiniteError
+from .bottleneck import Bottleneck
 from .boundary import Boundary, uncompressed
 from .delta import Delta
+from .fp8 import FP8
+from .hadamard import Hadamard
 from .kmeans import KMeans
+from .lowrank import LowRank
 from .none import NoCompression
 from .payload import Payload
 from .sortquant import SortQuant
@@ -29,6 +33,10 @@ REGISTRY: dict[str, type[Compressor]] = {
     "kmeans": KMeans,
     "delta": Delta,
     "mask": Mask,
+    "fp8": FP8,
+    "hadamard": Hadamard,
+    "lowrank": LowRank,
+    "bottleneck": Bottleneck,
 }
 
 

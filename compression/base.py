@@ -80,6 +80,7 @@ class Compressor:
     forward_only: bool = False  # meaningless for a gradient (per-example state)
     backward_only: bool = False  # needs what its forward kept (top-k's positions)
     pairs_with: str | None = None  # a backward-only method: the forward method it needs
+    learned: bool = False  # has trainable maps around the crossing (``maps(features, device)``)
 
     def __init__(self, spec: Spec):
         self.spec = spec

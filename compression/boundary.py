@@ -92,9 +92,12 @@ class Boundary(nn.Module):
                 "(forward only); give the gradient a direct spec such as uniform:b=8"
             )
         self.name = name
+        self.down: nn.Module | None = None  # a learned forward's maps (made at the first forward)
+        self.up: nn.Module | None = None
         self._ids: torch.Tensor | None = None
         self._train_call = False
         self.enabled = True  # False: the identity, nothing counted (see uncompressed())
+        self._raw_scale = 1.0  # raw (fp32-link) bytes per crossed byte of the tensor: > 1 for a learned code
         self.reset_stats()
 
     def extra_repr(self) -> str:
@@ -133,9 +136,29 @@ class Boundary(nn.Module):
             "buffer_bytes": self.fwd.buffer_bytes,
         }
 
+    @property
+    def learned(self) -> bool:
+        return self.fwd.learned
+
+    def _maps(self, x: torch.Tensor) -> None:
+        if self.down is None:
+            from .hadamard import feature_dim
+
+            features = x.shape[feature_dim(x.dim())]
+            self.down, self.up = self.fwd.maps(features, x.device)
+            self._raw_scale = features / self.down.weight.shape[1]  # the uncompressed link sends x, not the code
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.learned:  # the code crosses: down before the wire, up after it, trained with the model
+            self._maps(x)
+            if not self.enabled:
+                return self.up(self.down(x))
+            return self.up(self._cross(self.down(x)))
         if not self.enabled:
             return x
+        return self._cross(x)
+
+    def _cross(self, x: torch.Tensor) -> torch.Tensor:
         # Function.forward runs with grad off: decide here whether this is a training forward
         self._train_call = torch.is_grad_enabled()
         if self.stateful and self._train_call and self._ids is None:
@@ -165,7 +188,7 @@ class Boundary(nn.Module):
         s[f"seconds_{direction}"] += seconds
         s["calls" if direction == "fwd" else "bwd_calls"] += 1
         s[f"sent_bytes_{direction}"] += nbytes
-        s[f"raw_bytes_{direction}"] += x.numel() * x.element_size()  # what the uncompressed link sends
+        s[f"raw_bytes_{direction}"] += round(x.numel() * x.element_size() * self._raw_scale)  # uncompressed link
         self._count(direction, x, x_hat)
 
     def _crossed(self, direction: str, x: torch.Tensor, exact: int) -> None:
@@ -209,11 +232,13 @@ class Boundary(nn.Module):
 
     # --- state: stateful methods' buffers travel with the model's checkpoint --------
     def get_extra_state(self) -> dict:
-        return {"fwd": self.fwd.state()} if self.stateful else {}
+        """Each direction's state (AQ-SGD's buffers, low rank's warm start), if it keeps any."""
+        return {k: st for k, c in (("fwd", self.fwd), ("bwd", self.bwd)) if (st := c.state())}
 
     def set_extra_state(self, state: dict) -> None:
-        if self.stateful and state.get("fwd") is not None:
-            self.fwd.load_state(state["fwd"])
+        for key, comp in (("fwd", self.fwd), ("bwd", self.bwd)):
+            if state.get(key) is not None:
+                comp.load_state(state[key])
 
 
 @contextmanager

@@ -58,6 +58,13 @@ def _percentile(field_: str, raw: Any) -> float:
     return p
 
 
+def _power_of_two(field_: str, raw: Any) -> int:
+    v = _int_in(2, 1024)(field_, raw)
+    if v & (v - 1):
+        raise SpecError(f"{field_}={raw}: must be a power of two in [2, 1024]")
+    return v
+
+
 def _iters(field_: str, raw: Any) -> int | str:
     if str(raw) == "converge":
         return "converge"
@@ -95,6 +102,20 @@ FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
     },
     # backward only: send the gradient at the positions the forward top-k kept
     "mask": {},
+    # float8 codes of the values scaled into the format's range (its default backward: e5m2)
+    "fp8": {"fmt": (_choice("e4m3", "e5m2"), "e4m3"), "scale": (_choice("tensor", "block128"), "tensor")},
+    # tiles of the feature dim, each at B bits from its own min/step; outlier tiles pivot-swapped
+    # and Walsh-Hadamard rotated first (TAH-Quant)
+    "hadamard": {
+        "b": (_int_in(2, 8), None),
+        "tile": (_power_of_two, 64),
+        "rotate": (_choice("outlier", "all"), "outlier"),
+    },
+    # rank-R factors of the [positions, features] matrix, one warm-started power iteration a step
+    "lowrank": {"r": (_int_in(1, 4096), None)},
+    # a trainable down/up projection of the feature dim around the cut; the R-dim code crosses
+    # at b bits (absmax; 32 = as fp32) and its gradient comes back in the same R dims
+    "bottleneck": {"r": (_int_in(1, 4096), None), "b": (_int_in(2, 32), 32)},
 }
 METHODS = tuple(FIELDS)
 

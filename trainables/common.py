@@ -41,6 +41,28 @@ class StateIO(Protocol):
     def save(self, state: dict) -> None: ...
 
 
+def materialize(model: torch.nn.Module, boundaries: list[Boundary], forward: Callable[[], Any]) -> list:
+    """Boundaries with learned maps (a bottleneck) make them at their first forward: one forward of
+    a sample, in eval mode, without gradients, counting nothing and leaving every random stream as
+    it was, so they exist before the optimizer and a checkpoint's restore. Returns their
+    parameters (for the optimizer); nothing is run when no boundary learns."""
+    learned = [b for b in boundaries if b.learned]
+    if not learned:
+        return []
+    was_training = model.training
+    model.eval()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        state = (random.getstate(), np.random.get_state())
+        forward()
+        random.setstate(state[0])
+        np.random.set_state(state[1])
+    model.train(was_training)
+    for b in boundaries:
+        b.reset_stats()
+    return [p for b in learned for p in b.parameters()]
+
+
 def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -23,6 +23,7 @@ from .common import (
     StateIO,
     fit,
     fixed_subset,
+    materialize,
     resolve_config,
     run_facts,
     seed_everything,
@@ -208,7 +209,7 @@ def evaluate(model, x_va, y_va, image_size: int, batch_size: int, rt=None) -> di
     return {VAL_ACC: int(correct) / max(len(y_va), 1)}
 
 
-def optimizer(model: nn.Module, cfg: dict, total_steps: int):
+def optimizer(model: nn.Module, cfg: dict, total_steps: int, extra: list | None = None):
     """The recipe's optimizer (SGD with ``momentum``, or AdamW), the new head at ``head_lr`` x lr,
     weight decay, a linear warm-up over ``warmup`` of the steps then cosine to zero; BatchNorm
     running statistics at ``bn_momentum`` (None: the model's own). Returns (optimizer, scheduler)."""
@@ -220,6 +221,8 @@ def optimizer(model: nn.Module, cfg: dict, total_steps: int):
     body = [p for n, p in model.named_parameters() if not n.startswith(HEADS)]
     lr = float(cfg["lr"])
     groups = [{"params": body, "lr": lr}, {"params": head, "lr": lr * float(cfg["head_lr"])}]
+    if extra:  # a learned boundary's maps train at the body's lr
+        groups.append({"params": list(extra), "lr": lr})
     if cfg["optimizer"] not in OPTIMIZERS:
         raise ConfigError(f"optimizer={cfg['optimizer']!r}: must be one of {', '.join(OPTIMIZERS)}")
     wd = float(cfg["weight_decay"])
@@ -245,8 +248,9 @@ def loop(config: dict) -> Loop:
     bs = int(cfg["batch_size"])
     steps_per_epoch = max(1, len(y_tr) // bs)
     epochs = int(cfg["epochs"])
-    opt, sched = optimizer(model, cfg, epochs * steps_per_epoch)
     image_size, augment = int(cfg["image_size"]), bool(cfg["augment"])
+    learned = materialize(model, boundaries, lambda: model(to_input(x_tr[:2], image_size, False, None)))
+    opt, sched = optimizer(model, cfg, epochs * steps_per_epoch, learned)
 
     def batches():
         order = torch.randperm(len(y_tr), generator=gen)

@@ -22,6 +22,7 @@ from .common import (
     StateIO,
     fit,
     fixed_subset,
+    materialize,
     resolve_config,
     run_facts,
     seed_everything,
@@ -184,8 +185,9 @@ def loop(config: dict) -> Loop:
     bs, epochs = int(cfg["batch_size"]), int(cfg["epochs"])
     steps_per_epoch = max(1, len(train_set) // bs)
     total = epochs * steps_per_epoch
+    learned = materialize(model, boundaries, lambda: model(**train_set.batch(torch.arange(min(2, len(train_set))))[0]))
     opt = torch.optim.AdamW(
-        model.parameters(),
+        [*model.parameters(), *learned],
         lr=float(cfg["lr"]),
         eps=float(cfg["eps"]),
         betas=(float(cfg["beta1"]), float(cfg["beta2"])),

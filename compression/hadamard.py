@@ -1,0 +1,215 @@
+"""Rotated low-bit codes (TAH-Quant's tiles, arXiv 2506.01352): the feature dimension (channels
+of a [B,C,H,W] activation, the hidden size of a [B,T,H] one) cut into tiles of 64 values, each
+quantized at B bits from its own min and step (fp16 each). A tile whose largest |value| is at
+least twice its second largest (``rotate=outlier``; ``rotate=all``: every tile) first swaps that
+value to the tile's first position (the pivot) and is rotated by the orthonormal Walsh-Hadamard
+transform, which spreads the outlier over the tile as a constant offset the min-max grid absorbs,
+so a few bits cover the rest. The rotation is a fast butterfly (log2(64) add/subtract passes),
+never a dense matrix. Wire: per tile its min and step (fp16), its rotate flag (1 bit, outlier
+mode), its pivot (log2(tile) bits), and B-bit codes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .base import Compressor, Lazy, check_finite
+from .payload import pack, unpack
+from .uniform import fp16_down, fp16_up, levels
+
+TINY = 2.0**-24  # the smallest fp16 step
+
+
+def _sylvester(r: int) -> torch.Tensor:
+    h = torch.ones(1, 1)
+    while h.shape[0] < r:
+        h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
+    return h
+
+
+_FACTORS: dict[tuple[int, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def factors(t: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """H_t = H_a (x) H_b with a * b = t, a and b about sqrt(t): two small +-1 matrices (8 x 8 for
+    a 64-wide tile) instead of the dense t x t one."""
+    key = (t, str(device))
+    if key not in _FACTORS:
+        k = int(math.log2(t))
+        _FACTORS[key] = (_sylvester(1 << (k - k // 2)).to(device), _sylvester(1 << (k // 2)).to(device))
+    return _FACTORS[key]
+
+
+def fwht(v: torch.Tensor) -> torch.Tensor:
+    """Orthonormal Walsh-Hadamard transform of the rows of v [T, t] (t a power of 2), its own
+    inverse: the tile as an a x b matrix V, then H_a V H_b (two batched products with the
+    Kronecker factors: O(t (a + b)) a tile, never a t x t matrix)."""
+    t = v.shape[-1]
+    ha, hb = factors(t, v.device)
+    out = (ha @ v.reshape(-1, ha.shape[0], hb.shape[0]) @ hb).reshape(v.shape)
+    return out * (1.0 / math.sqrt(t))
+
+
+def feature_dim(ndim: int) -> int:
+    """Tiles run along the channels of a 4-D [B,C,H,W] activation, else along the last dim."""
+    return 1 if ndim == 4 else ndim - 1
+
+
+def tile_of(features: int, tile: int) -> int:
+    """The largest power of two that divides the feature count, at most ``tile``."""
+    t = 1
+    while t * 2 <= tile and features % (t * 2) == 0:
+        t *= 2
+    return t
+
+
+def _stats(v: torch.Tensor):
+    """Per tile: min, max, the largest |value|'s position, and whether it is an outlier (at least
+    twice every other |value|, i.e. the only one above half the largest)."""
+    mag = v.abs()
+    m1, pivot = mag.max(dim=1)
+    outlier = ((mag > (m1 / 2)[:, None]).sum(dim=1) == 1) & (m1 > 0)
+    return v.amin(dim=1), v.amax(dim=1), pivot, outlier
+
+
+_stats_fused = Lazy(_stats)
+
+
+def _grid(lo, hi, b: int):
+    """fp16 min (rounded down) and step (rounded up, at least the smallest fp16 step)."""
+    lo16 = fp16_down(lo)
+    step = fp16_up((hi - lo16) / levels(b))
+    step = torch.where(hi > lo16, torch.maximum(step, torch.full_like(step, TINY)), torch.ones_like(step))
+    return lo16, step
+
+
+def _codes(v, lo16, step, b: int):
+    return torch.round((v - lo16[:, None]) / step[:, None]).clamp(0, levels(b))
+
+
+def _qdq(v, lo16, step, b: int):
+    return _codes(v, lo16, step, b) * step[:, None] + lo16[:, None]
+
+
+_qdq_fused = Lazy(_qdq)
+
+
+def swap(v: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
+    """Each row with its first value and the one at ``pivot`` exchanged (its own inverse)."""
+    pos = torch.arange(v.shape[1], device=v.device)[None, :]
+    at_pivot = v.gather(1, pivot[:, None])
+    first = v[:, :1]
+    return torch.where(pos == 0, at_pivot, torch.where(pos == pivot[:, None], first, v))
+
+
+def rotate(v: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
+    """The pivot swapped to the front, then the Walsh-Hadamard transform."""
+    return fwht(swap(v, pivot))
+
+
+def unrotate(r: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
+    return swap(fwht(r), pivot)
+
+
+class Hadamard(Compressor):
+    layout_free = False  # works on tiles of the feature dim; its own layout handling below
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        p = spec.params
+        self.b, self.tile, self.all = p["b"], p["tile"], p["rotate"] == "all"
+
+    def _t(self, shape: torch.Size) -> int:
+        return tile_of(shape[feature_dim(len(shape))], self.tile) if len(shape) else 1
+
+    def _array_bits(self, shape):
+        t = self._t(shape)
+        tiles = shape.numel() // t
+        flags = 0 if self.all else tiles
+        return [2 * 16 * tiles, flags, tiles * max(int(math.log2(t)), 0), shape.numel() * self.b]
+
+    def _tiles(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """x with its feature dim last (a free view for channels_last), as tiles [T, t]."""
+        f = feature_dim(x.dim())
+        t = self._t(x.shape)
+        return x.movedim(f, -1).reshape(-1, t), t
+
+    def _untile(self, tiles: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        f = feature_dim(len(shape))
+        moved = list(shape)
+        moved.append(moved.pop(f))
+        return tiles.reshape(moved).movedim(-1, f)
+
+    def _plan(self, v: torch.Tensor, x: torch.Tensor):
+        """(rotated rows, their pivots, every tile's fp16 min and step, the rotate flags)."""
+        lo, hi, pivot, outlier = _stats_fused(v.numel(), v)
+        check_finite(x, lo, hi)
+        flags = torch.ones_like(outlier) if self.all else outlier
+        if v.shape[1] == 1:
+            flags = torch.zeros_like(flags)
+        rows = flags.nonzero().view(-1)
+        rotated = rotate(v.index_select(0, rows), pivot.index_select(0, rows)) if rows.numel() else None
+        if rotated is not None:  # rotated tiles take their range after the rotation
+            lo = lo.index_copy(0, rows, rotated.amin(dim=1))
+            hi = hi.index_copy(0, rows, rotated.amax(dim=1))
+        lo16, step = _grid(lo, hi, self.b)
+        return rows, rotated, pivot, lo16, step, flags
+
+    def roundtrip(self, x):
+        x = x.detach()
+        if x.numel() == 0:
+            return x.clone(), 0
+        v, _ = self._tiles(x.to(torch.float32))
+        rows, rotated, pivot, lo16, step, _ = self._plan(v, x)
+        out = _qdq_fused(v.numel(), v, lo16, step, self.b)  # every tile as if unrotated...
+        if rotated is not None:  # ...then the rotated ones, quantized in their rotated basis
+            r_hat = _qdq(rotated, lo16.index_select(0, rows), step.index_select(0, rows), self.b)
+            out.index_copy_(0, rows, unrotate(r_hat, pivot.index_select(0, rows)))
+        y = self._untile(out, x.shape).to(x.dtype)
+        if y.stride() != x.stride():  # a channels_last input comes back channels_last for free
+            y = torch.empty_like(x).copy_(y)
+        return y, self.bits(x.shape)
+
+    def encode(self, x):
+        from .payload import Payload
+
+        x = x.detach()
+        if x.numel() == 0:
+            return Payload(tuple(x.shape), x.dtype, [])
+        v, t = self._tiles(x.to(torch.float32))
+        rows, rotated, pivot, lo16, step, flags = self._plan(v, x)
+        basis = v.clone()
+        if rotated is not None:
+            basis.index_copy_(0, rows, rotated)
+        q = _codes(basis, lo16, step, self.b).to(torch.int64)
+        width = int(math.log2(t))
+        pivots = torch.where(flags, pivot, torch.zeros_like(pivot))
+        empty = torch.zeros(0, dtype=torch.uint8)
+        arrays = [torch.stack([lo16, step]).to(torch.float16).reshape(-1),
+                  empty if self.all else pack(flags.to(torch.int64), 1),
+                  pack(pivots, width) if width else empty, pack(q, self.b)]  # fmt: skip
+        return Payload(tuple(x.shape), x.dtype, [a.reshape(-1).contiguous().cpu() for a in arrays])
+
+    def decode(self, payload, device=None):
+        shape = torch.Size(payload.shape)
+        if shape.numel() == 0:
+            return torch.empty(shape, dtype=payload.dtype, device=device)
+        tables, flag_bytes, pivot_bytes, codes = [a.to(device) for a in payload.arrays]
+        t = self._t(shape)
+        n_tiles, width = shape.numel() // t, int(math.log2(t))
+        lo16, step = tables.float().view(2, n_tiles).unbind(0)
+        if self.all:
+            flags = torch.ones(n_tiles, dtype=torch.bool, device=tables.device)
+        else:
+            flags = unpack(flag_bytes, n_tiles, 1).bool()
+        if t == 1:
+            flags = torch.zeros_like(flags)
+        pivot = unpack(pivot_bytes, n_tiles, width) if width else torch.zeros(n_tiles, dtype=torch.int64)
+        q = unpack(codes, shape.numel(), self.b).to(torch.float32).view(n_tiles, t)
+        out = q * step[:, None] + lo16[:, None]
+        rows = flags.nonzero().view(-1)
+        if rows.numel():
+            out.index_copy_(0, rows, unrotate(out.index_select(0, rows), pivot.to(out.device).index_select(0, rows)))
+        return self._untile(out, shape).contiguous().to(payload.dtype)

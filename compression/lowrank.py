@@ -1,0 +1,111 @@
+"""Low rank (PowerSGD's compressor, Vogels et al. 2019, as epfml/powersgd does it): the tensor
+as a [positions, features] matrix M (features: the channels of a [B,C,H,W] activation, the last
+dim otherwise), sent as rank-R factors from one power iteration a step, warm-started from the
+last step's Q:
+
+    P = M Q;  P = orthonormal(P);  Q = M^T P;  M ~ P Q^T
+
+P [positions, R] and Q [features, R] go on the wire (fp32). Q is this boundary direction's
+state (kept from step to step, checkpointed with the trial); the first Q is Gaussian from a
+fixed seed, so a run is reproducible and both ends agree.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Compressor, check_finite
+from .hadamard import feature_dim
+from .payload import Payload
+
+SEED = 0
+
+
+class LowRank(Compressor):
+    layout_free = False  # works on the [positions, features] view; its own layout handling below
+
+    def __init__(self, spec):
+        super().__init__(spec)
+        self.r = spec.params["r"]
+        self.q: torch.Tensor | None = None  # [features, R]: the warm start
+
+    def _dims(self, shape: torch.Size) -> tuple[int, int, int]:
+        """(positions, features, rank) of a tensor of this shape."""
+        if len(shape) == 0:
+            return 1, 1, 1
+        c = shape[feature_dim(len(shape))]
+        n = shape.numel() // max(c, 1)
+        return n, c, max(1, min(self.r, n, c))
+
+    def _array_bits(self, shape):
+        n, c, r = self._dims(shape)
+        return [32 * n * r, 32 * c * r]
+
+    def _matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """x as [positions, features] (a view for a channels_last or contiguous-last input)."""
+        if x.dim() == 0:
+            return x.reshape(1, 1)
+        return x.movedim(feature_dim(x.dim()), -1).reshape(-1, x.shape[feature_dim(x.dim())])
+
+    def _unmatrix(self, m: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        if len(shape) == 0:
+            return m.reshape(shape)
+        f = feature_dim(len(shape))
+        moved = list(shape)
+        moved.append(moved.pop(f))
+        return m.reshape(moved).movedim(-1, f)
+
+    def _factors(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One warm-started power iteration: (P orthonormal [N, R], Q [C, R]); Q is kept."""
+        n, c = m.shape
+        r = max(1, min(self.r, n, c))
+        if self.q is None or self.q.shape != (c, r) or self.q.device != m.device:
+            g = torch.Generator().manual_seed(SEED)
+            self.q = torch.randn(c, r, generator=g).to(m.device)
+        p = torch.linalg.qr(m @ self.q).Q
+        q = m.T @ p
+        self.q = q
+        return p, q
+
+    def roundtrip(self, x):
+        x = x.detach()
+        if x.numel() == 0:
+            return x.clone(), 0
+        m = self._matrix(x.to(torch.float32))
+        amax = m.abs().amax()
+        check_finite(x, amax, amax)
+        p, q = self._factors(m)
+        y = self._reconstruct(p, q, x.shape).to(x.dtype)
+        if y.stride() != x.stride():  # a channels_last input comes back channels_last for free
+            y = torch.empty_like(x).copy_(y)
+        return y, self.bits(x.shape)
+
+    def encode(self, x):
+        x = x.detach()
+        if x.numel() == 0:
+            return Payload(tuple(x.shape), x.dtype, [])
+        m = self._matrix(x.to(torch.float32))
+        amax = m.abs().amax()
+        check_finite(x, amax, amax)
+        p, q = self._factors(m)
+        return Payload(tuple(x.shape), x.dtype, [p.reshape(-1).contiguous().cpu(), q.reshape(-1).contiguous().cpu()])
+
+    def decode(self, payload, device=None):
+        shape = torch.Size(payload.shape)
+        if shape.numel() == 0:
+            return torch.empty(shape, dtype=payload.dtype, device=device)
+        n, c, r = self._dims(shape)
+        p, q = (a.to(device) for a in payload.arrays)
+        return self._reconstruct(p.view(n, r), q.view(c, r), shape).contiguous().to(payload.dtype)
+
+    def _reconstruct(self, p: torch.Tensor, q: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """P Q^T in the tensor's shape, from contiguous factors (sender and receiver alike)."""
+        return self._unmatrix(p.contiguous() @ q.contiguous().T, shape)
+
+    # --- the warm start is state: it travels with the trial's checkpoint ---------------
+    def state(self) -> dict:
+        return {"q": self.q}
+
+    def load_state(self, state: dict) -> None:
+        q = state.get("q")
+        self.q = None if q is None else q.clone()
