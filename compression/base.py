@@ -96,6 +96,12 @@ class Compressor:
         x_hat, _ = self.roundtrip(x)
         return x_hat, self.payload_nbytes(x.shape), None
 
+    def describe(self) -> dict[str, object]:
+        """What the spec says about itself for reports (``schema.DESCRIBE``): the bits of its code
+        per value, split bits, kept fraction, k-means iterations, rank; None where it has none. A
+        method states its own, so a new one gets its report columns without touching reports."""
+        return {}
+
     def exact_values(self, x: torch.Tensor) -> int:
         """How many of the last ``send``'s values crossed exactly, not compressed (AQ-SGD's first
         sightings, all of ``none``'s): a compressor that sent most of its values exactly cannot

@@ -47,6 +47,9 @@ class Bottleneck(Compressor):
         code = {"b": b, "group": "tensor", "round": "nearest", "range": "absmax", "clip": 100.0}
         self.inner = NoCompression(Spec("none")) if b == 32 else Uniform(Spec("uniform", code))
 
+    def describe(self):
+        return {"rank": self.r, **({"bits": self.inner.b} if hasattr(self.inner, "b") else {})}
+
     def default_backward(self) -> str:
         """The gradient of the code crosses as the code did (its R dims, the same bits)."""
         return str(self.inner.spec)

@@ -54,6 +54,9 @@ class Delta(Compressor):
         x_hat, nbytes = self.roundtrip_ids(x, ids)
         return x_hat, nbytes, None
 
+    def describe(self):
+        return {"bits": self.inner.b}
+
     def exact_values(self, x):
         return self._exact
 

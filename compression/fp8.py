@@ -40,6 +40,9 @@ class FP8(Compressor):
         self.block = spec.params["scale"] == "block128"
         self.layout_free = not self.block  # blocks are runs of logical positions
 
+    def describe(self):
+        return {"bits": 8}
+
     def default_backward(self) -> str:
         return f"fp8:fmt=e5m2,scale={self.spec.params['scale']}"
 

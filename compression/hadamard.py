@@ -121,6 +121,9 @@ class Hadamard(Compressor):
         p = spec.params
         self.b, self.tile, self.all = p["b"], p["tile"], p["rotate"] == "all"
 
+    def describe(self):
+        return {"bits": self.b}
+
     def _t(self, shape: torch.Size) -> int:
         return tile_of(shape[feature_dim(len(shape))], self.tile) if len(shape) else 1
 

@@ -97,6 +97,9 @@ class KMeans(Compressor):
         self.b = spec.params["b"]
         self.iters = spec.params["iters"]
 
+    def describe(self):
+        return {"bits": self.b, "iters": self.iters}
+
     def _array_bits(self, shape):
         return [32 * (1 << self.b), shape.numel() * self.b]
 

@@ -29,6 +29,9 @@ class LowRank(Compressor):
         self.r = spec.params["r"]
         self.q: torch.Tensor | None = None  # [features, R]: the warm start
 
+    def describe(self):
+        return {"rank": self.r}
+
     def _dims(self, shape: torch.Size) -> tuple[int, int, int]:
         """(positions, features, rank) of a tensor of this shape."""
         if len(shape) == 0:

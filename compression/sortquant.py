@@ -60,6 +60,9 @@ class SortQuant(Compressor):
         self.stochastic = spec.params["round"] == "stochastic"
         self.clip = float(spec.params["clip"])
 
+    def describe(self):
+        return {"bits": self.b + self.s, "split_bits": self.s}
+
     def _array_bits(self, shape):
         return [32 * ((1 << self.s) + 1), shape.numel() * (self.b + self.s)]
 

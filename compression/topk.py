@@ -29,6 +29,9 @@ class TopK(Compressor):
         super().__init__(spec)
         self.r = spec.params["r"]
 
+    def describe(self):
+        return {"prune_ratio": self.r}
+
     def default_backward(self) -> str:
         return "mask"  # the gradient at the positions the forward kept
 

@@ -94,6 +94,9 @@ class Uniform(Compressor):
         self.clip = float(p["clip"])
         self.layout_free = self.group != "block128"
 
+    def describe(self):
+        return {"bits": self.b}
+
     @property
     def _table_rows(self) -> int:
         return 1 if self.absmax else 2  # absmax: step; minmax: min and step

@@ -12,7 +12,7 @@ import pandas as pd
 
 import schema
 
-KEYS = (schema.TAG_CONFIG_ID, "task", "method", "bits", "split_bits", "prune_ratio", "iters", "placement", "fwd", "bwd")
+KEYS = (schema.TAG_CONFIG_ID, "task", *schema.DESCRIBE, "placement", "fwd", "bwd")
 RUN = ("experiment", *KEYS, "seed", "run_id", "status", "start_time", "end_time", schema.TAG_STOPPED, schema.TAG_EPOCHS)
 RUN += ("batch_size", "cuts", schema.TAG_ERROR, *schema.WHERE, schema.CONFIG_PARAM)  # WHERE: "" = not recorded
 RUN += (schema.CURVE,)  # JSON {"step": [...], metric: [...]}; "" for runs stored before it
@@ -101,7 +101,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> None:
     tmp.replace(path)
 
 
-TEXT = ("bits", "split_bits", "prune_ratio", "iters", "bwd", schema.TAG_ERROR, schema.CURVE)
+TEXT = (*schema.DESCRIBE[1:], "bwd", schema.TAG_ERROR, schema.CURVE)
 
 
 def read_csv(path: Path) -> pd.DataFrame:

@@ -12,8 +12,7 @@ import pandas as pd
 
 import schema
 
-DESCRIBED = ("method", "bits", "split_bits", "prune_ratio", "iters")  # numbers and names a spec stands for
-SKIP = {"seed", "fwd", "progress", "root", "model_dir", "weights"}  # fwd is what DESCRIBED spells out
+SKIP = {"seed", "fwd", "progress", "root", "model_dir", "weights"}  # fwd is what schema.DESCRIBE spells out
 
 
 class PlotRefused(ValueError):
@@ -25,7 +24,7 @@ def params_table(runs: pd.DataFrame) -> pd.DataFrame:
     text), from the described spec and the run's config."""
     cfgs = [json.loads(c) if isinstance(c, str) and c else {} for c in runs[schema.CONFIG_PARAM]]
     table = pd.DataFrame([{k: v for k, v in c.items() if k not in SKIP} for c in cfgs], index=runs.index)
-    for k in DESCRIBED:
+    for k in schema.DESCRIBE:
         table[k] = runs[k].replace("", np.nan)
     table = table.astype(object).where(table.notna(), "")
     varying = [c for c in table.columns if table[c].astype(str).nunique() > 1]

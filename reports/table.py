@@ -172,7 +172,7 @@ def markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-NUMERIC_TEXT = ("bits", "split_bits", "prune_ratio", "iters")  # describe()'s columns, strings in MLflow tags
+NUMERIC_TEXT = schema.DESCRIBE[1:]  # describe()'s columns, strings in MLflow tags
 
 
 def typed(record: dict) -> dict:

@@ -102,7 +102,7 @@ def seed_stat(stat: str, metric: str) -> str:
 
 
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")  # the UI opens on runs
-DESCRIBE = ("method", "bits", "split_bits", "prune_ratio", "iters")
+DESCRIBE = ("method", "bits", "split_bits", "prune_ratio", "iters", "rank")  # what a spec says of itself
 
 CONFIG_PARAM = "config_json"
 NOT_CONFIG = ("seed", "progress", "root", "model_dir")  # where data lives is not the setting
@@ -142,18 +142,13 @@ def run_config_id(params: dict[str, str], tags: dict[str, str]) -> str:
 
 
 def describe(config: dict) -> dict[str, str]:
-    """Columns reports group by: method, bits (per value, as sent), split bits, prune ratio, iterations."""
+    """The DESCRIBE columns of a config's forward spec, as its compressor states them (strings, as
+    MLflow tags hold them; "" where the method has no such field)."""
     import compression
 
     spec = compression.parse_spec(config.get("fwd", "none"))
-    p = spec.params
-    return {
-        "method": spec.method,
-        "bits": str(p["b"] + p.get("s", 0)) if "b" in p else ("32" if spec.method == "none" else ""),
-        "split_bits": str(p["s"]) if "s" in p else "",
-        "prune_ratio": str(p["r"]) if "r" in p else "",
-        "iters": str(p.get("iters", "")),
-    }
+    said = compression.build(spec).describe()
+    return {"method": spec.method, **{k: "" if said.get(k) is None else str(said[k]) for k in DESCRIBE[1:]}}
 
 
 def config_params(config: dict) -> dict[str, str]:

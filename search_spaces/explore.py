@@ -1,5 +1,7 @@
 """Optuna over method, bits, split bits, placement, prune ratio, and (uniform, AQ-SGD delta)
-range, rounding and clipping; b + s <= 16 is built into what is asked."""
+range, rounding and clipping; the newer families' parameters (fp8 format and scale, Hadamard
+tile bits, tile and rotation, low-rank and bottleneck rank, the code's bits); b + s <= 16 is built
+into what is asked."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ PLACEMENTS = ["first:1", "last:1", "first:1,last:1", "first:2,last:2", "last:2"]
 
 def sample(trial) -> dict:
     """Define-by-run: the constraints are built into what is asked, so no sample is invalid."""
-    method = trial.suggest_categorical("method", ["uniform", "sortquant", "topk", "kmeans", "delta"])
+    method = trial.suggest_categorical(
+        "method", ["uniform", "sortquant", "topk", "kmeans", "delta", "fp8", "hadamard", "lowrank", "bottleneck"]
+    )
     placement = trial.suggest_categorical("placement", PLACEMENTS)
     row: dict = {"placement": placement}
     if method in ("uniform", "delta"):
@@ -29,6 +33,17 @@ def sample(trial) -> dict:
         bits = trial.suggest_int("bits", 2, 16)
         split = trial.suggest_int("split_bits", 0, min(8, bits - 1))
         fwd = f"sortquant:b={bits - split},s={split}"
+    elif method == "fp8":
+        fwd = f"fp8:fmt={trial.suggest_categorical('fmt', ['e4m3', 'e5m2'])},"
+        fwd += f"scale={trial.suggest_categorical('scale', ['tensor', 'block128'])}"
+    elif method == "hadamard":
+        bits, tile = trial.suggest_int("tile_bits", 2, 8), trial.suggest_categorical("tile", [16, 32, 64])
+        fwd = f"hadamard:b={bits},tile={tile},rotate={trial.suggest_categorical('rotate', ['outlier', 'all'])}"
+    elif method == "lowrank":
+        fwd = f"lowrank:r={trial.suggest_int('rank', 1, 64, log=True)}"
+    elif method == "bottleneck":
+        rank, code_bits = trial.suggest_int("rank", 1, 64, log=True), trial.suggest_categorical("code_bits", [4, 8, 32])
+        fwd = f"bottleneck:r={rank},b={code_bits}"
     elif method == "topk":
         fwd = f"topk:r={round(trial.suggest_float('keep_ratio', 0.02, 1.0, log=True), 3)}"
     else:

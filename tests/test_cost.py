@@ -183,6 +183,6 @@ def test_the_json_and_csv_carry_each_registered_column_once_and_none_always_null
     always_null = {k for k in keys if all(r[k] is None for r in records)}
     # what these runs do not log (no clean evaluation, no buffers, no compressed fraction) may be null
     allowed = {"val_acc_clean_mean", "compressed_fwd", "compressed_bwd", "compressed_fwd_run", "bytes_fwd_run",
-               "bytes_bwd_run", "compressed_bwd_run", "buffer_mb", "bits", "split_bits", "prune_ratio", "iters",
+               "bytes_bwd_run", "compressed_bwd_run", "buffer_mb", "bits", "split_bits", "prune_ratio", "iters", "rank",
                "setting_label"}  # fmt: skip
     assert always_null <= allowed, always_null
