@@ -146,4 +146,18 @@ STUDY_SCALE = [
     )
 ]  # fmt: skip
 
-CLAIMS = STUDY + COLLAPSE + CAUSE + STUDY_SCALE + BEYOND + AQSGD
+# What came after the study (search_spaces.results.NEWER_CV / NEWER_NLP).
+NEWER = [
+    claim
+    for task, name, b16 in ((FM, "CV", "bottleneck:r=2"), (RT, "NLP", "bottleneck:r=24"))
+    for claim in (
+        Claim("results-newer", task, f"{name}: fp8 (e4m3 forward, e5m2 backward) matches the baseline",
+              C("fp8:fmt=e4m3"), "matches", NONE, M),
+        Claim("results-newer", task, f"{name}: Hadamard-rotated tiles at 3 bits beat absmax at 3 bits",
+              C("hadamard:b=3", AQ6), "beats", C("uniform:b=3,range=absmax", AQ6), M),
+        Claim("results-newer", task, f"{name}: the learned bottleneck at 16x fewer bytes matches the baseline",
+              C(b16), "matches", NONE, M),
+    )
+]  # fmt: skip
+
+CLAIMS = STUDY + COLLAPSE + CAUSE + STUDY_SCALE + NEWER + BEYOND + AQSGD

@@ -22,8 +22,8 @@ from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
 from .stats import replicates
+from .tta import soonest
 
-LINKS = parse_links("100mbit,1gbit")
 METRIC = VAL_ACC
 
 
@@ -242,12 +242,15 @@ def _section(out: Path, sec, mine: pd.DataFrame, pair_across: bool = False) -> t
     """One question: its tables and plots per sweep, then its claims and their verdicts (Holm
     over the section's claims), on the runs of today's grid."""
     mine, earlier = current(sec, mine)
-    rep = table.build(mine, METRIC, links=LINKS, pair_across=pair_across)
+    rep = table.build(mine, METRIC, links=parse_links(sec.links), pair_across=pair_across)
     parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {sec.why}\n{earlier}"]
     mine_claims = [c for c in CLAIMS if c.experiment == sec.experiment]
     verdicts = claimsmod.verdicts(mine_claims, rep.summary, rep.runs, family=sec.experiment, pair_across=pair_across)
     for space, task, seeds in sec.spaces:
         parts.append(_sweep(out, sec.experiment, space, task, seeds, rep, sec.device))
+        if sec.soonest and not rep.summary.empty:
+            said = soonest(rep.summary[rep.summary["task"] == task], [lk.label for lk in parse_links(sec.links)])
+            parts.append(f"\n{task}: {said}\n" if said else "")
     if verdicts:
         parts.append("\n### Claims\n\n" + claimsmod.table(verdicts) + "\n")
         parts.append("\n".join(f"- {claimsmod.fmt(v)}" for v in verdicts) + "\n")

@@ -14,6 +14,8 @@ class Section:
     why: str
     spaces: tuple[tuple[str, str, int], ...]  # (space, task, seeds): one sweep each, in make order
     device: str = "cpu"  # "cuda": runs where a GPU is visible (make results-gpu), listed as not run elsewhere
+    links: str = "100mbit,1gbit"  # the links its tables' cost and time-to-target columns are at
+    soonest: bool = False  # say which row reaches the target soonest at each link, and by how much
 
 
 SECTIONS = [
@@ -97,6 +99,20 @@ SECTIONS = [
         "ImageNet .pth). It needs a GPU: `make results-gpu` runs it where one is visible.",
         (("study-scale-effnet", "fashion_mnist", 3), ("study-scale-mnv2", "fashion_mnist", 3)),
         device="cuda",
+    ),
+    Section(
+        "results-newer",
+        "What came after the study: FP8, rotated low-bit tiles, low rank, a learned bottleneck",
+        "The compressors a pipeline today would weigh, each against `none` by the model it trains and by "
+        "time to target at slow links: FP8 as Transformer Engine sends it (e4m3 forward, e5m2 backward, one "
+        "amax scale a tensor), TAH-Quant's Hadamard-rotated 64-wide tiles beside plain absmax at the same "
+        "bits, PowerSGD's low rank and a learned bottleneck at 8x and 16x fewer bytes than fp32, and "
+        "AQ-SGD. The low-bit rows send their gradient as AQ-SGD's 6-bit fixed point. Time to target is "
+        "the steps a run takes to reach `none`'s final accuracy minus 1 point, times the row's batch time "
+        "at the link (serial estimate).",
+        (("newer-cv", "fashion_mnist", 3), ("newer-nlp", "rotten_tomatoes", 3)),
+        links="10mbit,100mbit",
+        soonest=True,
     ),
     Section(
         "results-cv",

@@ -102,3 +102,51 @@ def add_tta(
             three = (cols.TTA_SPEEDUP, cols.TTA_SPEEDUP_LOW, cols.TTA_SPEEDUP_HIGH)
             out.loc[i, [c.name(lab) for c in three]] = list(r)
     return cols.set_links(out, labels)
+
+
+LOW_BITS = (3, 6)  # at most this many code bits forward and backward: a low-bit row
+FEW_BYTES = 0.1  # or at most this fraction of fp32's bytes
+SOONER = 3.0  # the speed-up a low-bit row is asked to reach
+
+
+def _code_bits(spec: str) -> float | None:
+    value = schema.describe({"fwd": spec or "none"})["bits"]
+    return float(value) if value else None
+
+
+def low_bit(row) -> bool:
+    """At most 3 code bits forward and 6 backward, or at most a tenth of fp32's bytes."""
+    fwd, bwd = _code_bits(row["fwd"]), _code_bits(row["bwd"] or row["fwd"])
+    bits_ok = fwd is not None and bwd is not None and fwd <= LOW_BITS[0] and bwd <= LOW_BITS[1]
+    return bits_ok or float(row[schema.RATIO]) <= FEW_BYTES
+
+
+def soonest(summary: pd.DataFrame, labels: list[str]) -> str:
+    """Per link, the row that reaches the target soonest (mean time to target over the seeds that
+    reached it), and whether a low-bit row gets there SOONER x sooner than `none`."""
+    if summary.empty or cols.STEPS.key not in summary:
+        return ""
+    lines = []
+    for lab in labels:
+        t, sp = cols.TTA_S.name(lab), cols.TTA_SPEEDUP.name(lab)
+        lo, hi = cols.TTA_SPEEDUP_LOW.name(lab), cols.TTA_SPEEDUP_HIGH.name(lab)
+        got = summary[summary[t].notna()]
+        if got.empty:
+            lines.append(f"At {lab} no row reached the target.")
+            continue
+        best = got.loc[got[t].idxmin()]
+        ci = "" if pd.isna(best[lo]) else f" [{best[lo]:.2f}, {best[hi]:.2f}]"
+        line = (f"At {lab} `{best['fwd']}`" + (f" / bwd `{best['bwd']}`" if best["bwd"] else "")
+                + f" reaches the target soonest: {best[t]:.0f} s, {best[sp]:.2f}x{ci} against `none`.")  # fmt: skip
+        low = got[[low_bit(r) for _, r in got.iterrows()]]
+        fast = low[low[sp] >= SOONER]
+        if fast.empty:
+            line += (f" No row with at most {LOW_BITS[0]} bits forward and {LOW_BITS[1]} backward (or a tenth of "
+                     f"fp32's bytes) gets there {SOONER:g}x sooner than `none`"
+                     + (f" (the best: `{low.loc[low[sp].idxmax(), 'fwd']}`, {low[sp].max():.2f}x)." if not
+                        low.empty and low[sp].notna().any() else "."))  # fmt: skip
+        else:
+            names = ", ".join(f"`{r['fwd']}` ({r[sp]:.2f}x)" for _, r in fast.iterrows())
+            line += f" Low-bit rows {SOONER:g}x sooner or more: {names}."
+        lines.append(line)
+    return " ".join(lines)

@@ -185,4 +185,34 @@ STUDY_SCALE = tuple(
     )
     for short, model in (("effnet", "efficientnet_lite0"), ("mnv2", "mobilenet_v2"))
 )
-SPACES = (*SPACES, CAUSE, *STUDY_SCALE)
+
+# ------------------------------------------------------------------ what came after the study
+# FP8 (Transformer Engine's e4m3 forward / e5m2 backward), rotated low-bit tiles (TAH-Quant) beside
+# absmax at the same bits, low rank (PowerSGD) and a learned bottleneck at 8x and 16x fewer bytes
+# than fp32, AQ-SGD; the low-bit rows send their gradient as AQ-SGD's 6-bit fixed point. Ranks give
+# 8x / 16x at each default's first cut: CV [64,32,32,32] (C=32; the head cut is small beside it),
+# NLP [32,48,384] (low rank r(N + C) / (N C) with N = 1536 positions; the bottleneck r / C).
+def newer_rows(lowrank: tuple[int, int], bottleneck: tuple[int, int]) -> list[dict]:
+    rows = [{"fwd": "none", "bwd": "none"}, {"fwd": "fp8:fmt=e4m3"}, {"fwd": "fp8:fmt=e5m2"}]
+    for b in (4, 3):
+        rows += [{"fwd": f"uniform:b={b},range=absmax", "bwd": AQ6}, {"fwd": f"hadamard:b={b}", "bwd": AQ6}]
+    rows += [{"fwd": f"lowrank:r={r}"} for r in lowrank] + [{"fwd": f"bottleneck:r={r}"} for r in bottleneck]
+    return rows + [{"fwd": "delta:b=3", "bwd": AQ6}]
+
+
+NEWER_CV = Space(
+    name="newer-cv",
+    description="fp8 e4m3/e5m2; absmax and hadamard at 4 and 3 bits (6-bit bwd); lowrank and bottleneck at 8x/16x; "
+    "AQ-SGD 3/6; none. CV default's steps over 2000 images x 3 epochs",
+    default_task="fashion_mnist",
+    rows=newer_rows(lowrank=(4, 2), bottleneck=(4, 2)),
+    training=REPEATED_CV_TRAINING,
+)
+NEWER_NLP = Space(
+    name="newer-nlp",
+    description="the newer-cv rows on MiniLM / Rotten Tomatoes (lowrank r=38/19, bottleneck r=48/24 for 8x/16x)",
+    default_task="rotten_tomatoes",
+    rows=newer_rows(lowrank=(38, 19), bottleneck=(48, 24)),
+    training=NLP_TRAINING,
+)
+SPACES = (*SPACES, CAUSE, *STUDY_SCALE, NEWER_CV, NEWER_NLP)

@@ -186,3 +186,27 @@ def test_the_json_and_csv_carry_each_registered_column_once_and_none_always_null
                "bytes_bwd_run", "compressed_bwd_run", "buffer_mb", "bits", "split_bits", "prune_ratio", "iters", "rank",
                "setting_label"}  # fmt: skip
     assert always_null <= allowed, always_null
+
+
+def test_the_soonest_row_and_whether_a_low_bit_row_is_three_times_sooner():
+    from reports.tta import low_bit, soonest
+
+    links = parse_links("10mbit,100mbit")
+    df = noisy_store()
+    df.loc[df["fwd"] == "uniform:b=8", ["fwd", "bwd", "method", "config_id"]] = [
+        "uniform:b=3,range=absmax", "uniform:b=6,range=absmax,round=stochastic", "uniform", "low|6"]
+    df.loc[df["fwd"] == "uniform:b=3,range=absmax", "bytes_fwd"] = 100.0
+    df.loc[df["fwd"] == "uniform:b=3,range=absmax", "bytes_bwd"] = 200.0
+    df.loc[df["fwd"] == "none", ["bytes_fwd", "bytes_bwd"]] = 16000.0  # fp32 at 10 Mbit/s: the wire dominates
+    for fwd in ("none", "uniform:b=3,range=absmax", "topk:r=0.2"):
+        for seed in range(5):
+            reach = [0.6, 0.69 + 0.001 * seed] if fwd != "topk:r=0.2" else [0.5, 0.55]
+            df.loc[(df["fwd"] == fwd) & (df["seed"] == seed), "curve"] = curve([10, 20], reach)
+    s = table.build(df, "val_acc", links=links).summary
+    low = s[s["fwd"] == "uniform:b=3,range=absmax"].iloc[0]
+    assert low_bit(low) and not low_bit(s[s["fwd"] == "none"].iloc[0])
+    text = soonest(s, [lk.label for lk in links])
+    sp = low["tta_speedup_10mbit"]
+    assert sp >= 3  # 300 bytes a sample against 32000
+    assert "At 10mbit `uniform:b=3,range=absmax` / bwd `uniform:b=6,range=absmax,round=stochastic` reaches" in text
+    assert f"Low-bit rows 3x sooner or more: `uniform:b=3,range=absmax` ({sp:.2f}x)." in text
