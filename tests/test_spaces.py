@@ -28,6 +28,8 @@ def test_names_and_validity():
         "cause",
         "study-scale-effnet",
         "study-scale-mnv2",
+        "newer-cv",
+        "newer-nlp",
     }
     for name in search_spaces.names():
         search_spaces.get(name).validate()
