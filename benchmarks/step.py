@@ -19,11 +19,14 @@ from rich.table import Table
 
 from compression.boundary import Boundary
 
-SPECS = ["none", "uniform:b=8", "sortquant:b=6,s=2", "topk:r=0.2", "kmeans:b=4,iters=20", "delta:b=3"]
+SPECS = ["none", "uniform:b=8", "sortquant:b=6,s=2", "topk:r=0.2", "kmeans:b=4,iters=20", "delta:b=3", "fp8:fmt=e4m3",
+         "hadamard:b=4", "lowrank:r=4", "bottleneck:r=4"]
 TARGETS = {
     "cv": {"uniform:b=8": 1.10, "sortquant:b=6,s=2": 1.15, "topk:r=0.2": 1.20, "kmeans:b=4,iters=20": 1.50},
     "nlp": {"uniform:b=8": 1.10, "sortquant:b=6,s=2": 1.10, "topk:r=0.2": 1.10, "kmeans:b=4,iters=20": 1.10},
 }
+for _family, _target in (("cv", 1.15), ("nlp", 1.15)):  # issue 30: the newer compressors' step overhead
+    TARGETS[_family] |= {"fp8:fmt=e4m3": 1.10, "hadamard:b=4": _target, "lowrank:r=4": 1.10, "bottleneck:r=4": 1.10}
 GPU_TARGETS = {  # issue 18: on a GPU, at the study's shapes
     s: (1.50 if s.startswith("kmeans") else 1.10) for s in SPECS if s != "none"
 }
@@ -54,6 +57,8 @@ class Task:
         try:
             for i in range(DISTINCT + 1):  # warm-up: compiles, allocations, AQ-SGD's first sightings
                 self._step(opt, bounds, self.batches[i % DISTINCT])
+                if i == 0 and any(b.learned for b in bounds):  # a bottleneck's maps, made at its first forward
+                    opt.add_param_group({"params": [q for b in bounds for q in b.parameters()]})
             for b in bounds:
                 b.reset_stats()
             self.rt.sync()
