@@ -74,11 +74,14 @@ bench: setup
 gpu-check: setup
 	$(BIN)/python sweep.py bench --gpu-check --device cuda
 
-# The MLflow UI in headless Chromium (Debian's, installed here if missing; needs root or sudo):
-# a tiny sweep into its own store, `mlflow ui` on loopback, a screenshot to docs/mlflow-ui.png;
-# fails when the runs table shows no parent row (about 3 min on 2 cores).
+# The MLflow UI as a newcomer meets it, in headless Chromium (Debian's, installed here if missing;
+# needs root or sudo) driven by Playwright: a tiny sweep into its own store, `mlflow ui` on loopback,
+# the root URL, a click on the experiment, a click on its description's "Seed statistics per config";
+# fails unless the parents show mean, std and N as columns with their names whole; the screenshot it
+# took goes to docs/mlflow-ui.png (about 3 min on 2 cores).
 UI_STORE := $(CURDIR)/.ui-check
 ui-check: setup
+	$(BIN)/pip install -q -e '.[ui]' 2>&1 | grep -v 'is ignored' || true
 	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  ($$SUDO apt-get install -y -qq chromium || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium)) >/dev/null; }
 	rm -rf $(UI_STORE) && mkdir -p $(UI_STORE)

@@ -1,6 +1,9 @@
-"""make ui-check: the MLflow UI in a real browser. Starts `mlflow ui` on loopback over a store
-holding a small sweep, opens the experiment in headless Chromium, saves a screenshot, and fails
-when the rendered runs table shows no parent row (one per config, its seeds nested under it).
+"""make ui-check: the MLflow UI the way a newcomer meets it, in a real browser (headless Chromium
+driven by Playwright). Starts `mlflow ui` on loopback over a store holding a small sweep, opens the
+root URL, clicks the experiment, follows the link compsweep writes into its description (the
+experiment's shared view), and fails unless the runs table then shows the parent rows with their
+seed statistics (mean, std, N) as visible columns and their names whole; the screenshot is what
+it saw.
 
     python -m benchmarks.ui_check STORE_DIR EXPERIMENT docs/mlflow-ui.png
 """
@@ -17,8 +20,14 @@ import urllib.request
 from pathlib import Path
 
 import schema
+from schema.store import VIEW_KEY
 
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+LINK = "Seed statistics per config"  # the description's link (schema.store.set_view)
+CUT = """(names) => names.filter(n => [...document.querySelectorAll('a, span, div')].some(
+    e => e.childElementCount === 0 && e.textContent.trim() === n && e.scrollWidth > e.clientWidth + 1))"""
 
 
 def free_port() -> int:
@@ -47,11 +56,43 @@ def wait_up(base: str, server: subprocess.Popen, seconds: float = 90) -> None:
     raise RuntimeError(f"mlflow ui did not answer on {base} within {seconds:.0f} s")
 
 
-def browse(browser: str, url: str, png: Path) -> str:
-    """The DOM after the page's scripts ran, and a screenshot of it."""
-    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=30000"]
-    subprocess.run([*flags, "--window-size=1600,1000", f"--screenshot={png}", url], capture_output=True, timeout=180)
-    return subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+def visit(browser: str, base: str, name: str, png: Path, wanted: list[str], parents: list[str]) -> dict:
+    """Root URL -> click the experiment -> click the description's link; what the runs table shows."""
+    from playwright.sync_api import sync_playwright
+
+    seen: dict = {"steps": []}
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=browser, args=FLAGS, headless=True)
+        page = b.new_page(viewport={"width": 1800, "height": 1000})
+        page.goto(f"{base}/", wait_until="load")
+        page.wait_for_timeout(5000)
+        seen["steps"].append(f"root: {page.url}")
+        page.screenshot(path=str(png.with_suffix(".root.png")))
+        page.get_by_role("link", name=name, exact=True).first.click(timeout=30_000, force=True)  # as listed
+        page.wait_for_timeout(5000)
+        seen["steps"].append(f"experiment: {page.url}")
+        page.screenshot(path=str(png.with_suffix(".experiment.png")))
+        for button in ("Got it",):  # a newcomer dismisses MLflow's first-visit tip, then reads on
+            if page.get_by_role("button", name=button).count():
+                page.get_by_role("button", name=button).first.click()
+        link = page.get_by_text(LINK)
+        if link.count() == 0:
+            seen["steps"].append("no description link on the landing page")
+        else:  # the description's link opens the runs table in compsweep's view (a new tab)
+            with page.context.expect_page() as opened:
+                link.first.click(timeout=30_000)
+            page = opened.value
+            page.wait_for_load_state("load")
+            seen["steps"].append(f"view: {page.url}")
+        page.wait_for_timeout(8000)
+        text = page.inner_text("body")
+        seen["columns"] = {c: c in text for c in wanted}
+        seen["parents"] = {n: n in text for n in parents}
+        seen["view"] = f"viewStateShareKey={VIEW_KEY}" in page.url
+        seen["truncated"] = page.evaluate(CUT, parents)
+        page.screenshot(path=str(png), full_page=False)
+        b.close()
+    return seen
 
 
 def main(argv: list[str]) -> int:
@@ -65,20 +106,26 @@ def main(argv: list[str]) -> int:
     mlflow = Path(sys.executable).parent / "mlflow"
     cmd = [str(mlflow), "ui", "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--host", "127.0.0.1"]
     server = subprocess.Popen([*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metric = schema.VAL_ACC
+    wanted = [schema.seed_stat("mean", metric), schema.seed_stat("std", metric), schema.N_SEEDS]
     try:
         wait_up(base, server)
         exp = rest(base, f"experiments/get-by-name?experiment_name={name}")["experiment"]["experiment_id"]
         found = rest(base, "runs/search", {"experiment_ids": [exp], "filter": f"tags.`{schema.TAG_PARENT}` = 'true'"})
-        names = [r["info"]["run_name"] for r in found.get("runs", [])]
+        parents = [r["info"]["run_name"] for r in found.get("runs", [])]
         png.parent.mkdir(parents=True, exist_ok=True)
-        dom = browse(browser, f"{base}/#/experiments/{exp}/runs", png)
+        seen = visit(browser, base, name, png, wanted, parents)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    shown = [n for n in names if n in dom]
-    print(f"ui-check: {len(names)} parent runs in the store, {len(shown)} in the rendered runs table; screenshot {png}")
-    if not names or not shown or not png.is_file():
-        print("ui-check: FAILED: the runs table shows no parent row", file=sys.stderr)
+    print("ui-check: " + " -> ".join(seen["steps"]))
+    missing = [c for c, ok in seen["columns"].items() if not ok]
+    absent = [n for n, ok in seen["parents"].items() if not ok]
+    print(f"ui-check: {len(parents)} parent runs, {len(parents) - len(absent)} shown, columns missing: "
+          f"{missing or 'none'}, names cut: {seen['truncated'] or 'none'}; screenshot {png}")  # fmt: skip
+    if not parents or absent or missing or seen["truncated"] or not seen["view"]:
+        print("ui-check: FAILED: the runs table does not show every parent with its seed statistics, whole",
+              file=sys.stderr)  # fmt: skip
         return 1
     return 0
 

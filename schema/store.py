@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import EXPERIMENT_KIND, TAG_CONFIG_ID, TAG_PARENT, default_tracking_uri  # noqa: F401 (re-exported)
+from . import (  # noqa: F401 (default_tracking_uri re-exported)
+    EXPERIMENT_KIND,
+    N_SEEDS,
+    TAG_CONFIG_ID,
+    TAG_PARENT,
+    VAL_ACC,
+    default_tracking_uri,
+    seed_stat,
+)
 
 
 class StoreMissing(ValueError):
@@ -48,7 +56,45 @@ def client(uri: str):
     return MlflowClient(tracking_uri=uri)
 
 
-def experiment_id(uri: str, name: str, create: bool = True) -> str | None:
+RUN_NAME_COLUMN = "tags.`mlflow.runName`"  # the UI's run-name column
+VIEW_KEY = "compsweep"  # the shared view an experiment carries: its parents' seed statistics as columns
+SHARED_VIEW_TAG, NOTE_TAG = "mlflow.sharedViewState.", "mlflow.note.content"
+
+
+def view_url(exp_id: str) -> str:
+    """The UI's route to an experiment's runs table in compsweep's view (append to the server URL)."""
+    return f"#/experiments/{exp_id}/runs?viewStateShareKey={VIEW_KEY}"
+
+
+def view_state(metric: str = VAL_ACC) -> dict:
+    """The MLflow UI's view state (its shared-view format) that shows each config's parent run (one
+    row a config; its seeds are in the experiment's default view) with its seed mean, std, N and
+    paired delta as columns, best mean first, names wide enough to read."""
+    cols = [seed_stat("mean", metric), seed_stat("std", metric), N_SEEDS, seed_stat("delta", metric),
+            seed_stat("delta_ci_low", metric), seed_stat("delta_ci_high", metric)]  # fmt: skip
+    keys = [f"metrics.`{c}`" for c in cols]
+    return {"selectedColumns": keys, "columnOrder": [], "columnWidths": {RUN_NAME_COLUMN: 360}, "runsExpanded": {},
+            "runsHiddenMode": "SHOW_ALL", "orderByKey": keys[0], "orderByAsc": False,
+            "searchFilter": f"tags.`{TAG_PARENT}` = 'true'"}  # fmt: skip
+
+
+def set_view(uri: str, exp_id: str, metric: str = VAL_ACC) -> None:
+    """What compsweep can set for a newcomer in the MLflow UI: the shared view with the seed
+    statistics, and the experiment's description (shown on its page) linking to it."""
+    import json
+
+    c = client(uri)
+    c.set_experiment_tag(exp_id, SHARED_VIEW_TAG + VIEW_KEY, json.dumps(view_state(metric)))
+    c.set_experiment_tag(
+        exp_id,
+        NOTE_TAG,
+        f"compsweep sweep. **[Seed statistics per config]({view_url(exp_id)})**: one parent run a config with "
+        f"columns {seed_stat('mean', metric)}, {seed_stat('std', metric)}, {N_SEEDS} (its seeds' runs are its "
+        "children, in the experiment's runs table).",
+    )
+
+
+def experiment_id(uri: str, name: str, create: bool = True, metric: str = VAL_ACC) -> str | None:
     c = client(uri)
     exp = c.get_experiment_by_name(name)
     if exp is not None:
@@ -58,7 +104,9 @@ def experiment_id(uri: str, name: str, create: bool = True) -> str | None:
     artifacts = None
     if uri.startswith("sqlite:///"):
         artifacts = (Path(uri[len("sqlite:///") :]).parent / "artifacts" / name).as_uri()
-    return c.create_experiment(name, artifact_location=artifacts, tags=dict([EXPERIMENT_KIND]))
+    exp_id = c.create_experiment(name, artifact_location=artifacts, tags=dict([EXPERIMENT_KIND]))
+    set_view(uri, exp_id, metric)
+    return exp_id
 
 
 def search(uri: str, name: str, status: str | None = "FINISHED") -> list:

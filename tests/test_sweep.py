@@ -438,6 +438,12 @@ def test_experiments_open_on_the_runs_table(tmp_path, monkeypatch):
     assert r.status_code == 200, r.data
     tags = {t["key"]: t["value"] for t in r.get_json()["experiment"]["tags"]}
     assert tags["mlflow.experimentKind"] == "custom_model_development"
+    # the seed statistics view a newcomer reaches from the experiment's description
+    exp = r.get_json()["experiment"]["experiment_id"]
+    view = json.loads(tags["mlflow.sharedViewState.compsweep"])
+    assert view["selectedColumns"][:3] == ["metrics.`mean_val_acc`", "metrics.`std_val_acc`", "metrics.`n_seeds`"]
+    assert view["searchFilter"] == "tags.`compsweep.parent` = 'true'" and view["orderByKey"] == "metrics.`mean_val_acc`"
+    assert f"(#/experiments/{exp}/runs?viewStateShareKey=compsweep)" in tags["mlflow.note.content"]
 
 
 def test_multi_objective_optuna_marks_the_front(env):

@@ -234,12 +234,13 @@ def _new_tuner(plan: Plan, trainable, sweep_id: str):
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig
     from ray.tune.schedulers import ASHAScheduler
 
-    from schema.store import experiment_id
+    from schema.store import experiment_id, set_view
 
     from .progress import Progress
     from .tracking import MlflowTrialLogger
 
-    experiment_id(plan.tracking_uri, plan.name)  # create it from the driver, once
+    exp = experiment_id(plan.tracking_uri, plan.name, metric=plan.metric)  # create it from the driver, once
+    set_view(plan.tracking_uri, exp, plan.metric)  # the UI's seed-statistics view (older experiments too)
     callbacks = [
         MlflowTrialLogger(plan.tracking_uri, plan.name, {TAG_SWEEP: sweep_id, TAG_SPACE: plan.space}, plan.after_trial),
     ]

@@ -218,10 +218,14 @@ class MlflowTrialLogger(Callback):
 
 
 def parent_name(cfg: dict) -> str:
-    """A config in a few words: `sortquant:b=2,s=2 / first:1,last:1` (with a backward that is
-    not the default, and the task)."""
-    bwd = f" bwd {cfg['bwd']}" if cfg.get("bwd") else ""
-    return f"{cfg.get('fwd', 'none')}{bwd} / {cfg.get('placement') or 'default cut'} ({cfg.get('task')})"
+    """A config in a few words, what tells it apart: `sortquant:b=2,s=2`, a backward that is not
+    the default, and the cut when it is not the task's (cut and task are also the run's params)."""
+    from trainables import default_placement
+
+    bwd = f" / bwd {cfg['bwd']}" if cfg.get("bwd") else ""
+    cut = cfg.get("placement")
+    where = f" @ {cut}" if cut and cut != default_placement(cfg.get("task")) else ""
+    return f"{cfg.get('fwd', 'none')}{bwd}{where}"
 
 
 def trial_config(config: dict) -> dict:
