@@ -8,17 +8,13 @@ import sys
 from pathlib import Path
 
 import schema
+from reports.link import FORMULA
 
 from . import UsageError, add_pairing, add_store_flags, add_target_gap, check_metric, experiment_or_fail, fail, links
 
-EPILOG = """the link model (--link): compute_s = the median over every run of the same setting of
-step_time - compress_time; est_batch_s = compute_s + the row's median compress_time + run-average
-(bytes_fwd + bytes_bwd) x batch_size x 8 / bandwidth + 2 x latency x cuts (serial: an upper
-bound); est_batch_s_overlap takes max(compute, wire) instead of the sum (a lower bound);
-speedup = the same placement's `none` estimate / this one's. Time to accuracy: steps_to_target
-(the baseline's final metric minus --target-gap) x est_batch_s = tta_s, and tta_speedup with
-its 95% CI over seeds.
-
+EPILOG = f"""the link model (--link), per config (steps_to_target: the first evaluated step at the
+baseline's final metric minus --target-gap; tta_speedup with its 95% CI over seeds):
+{FORMULA}
 examples:
   sweep.py report --name cv --link 100mbit,1gbit --plot cv.png
   sweep.py report --name cv --format json --vs uniform:b=16

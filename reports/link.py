@@ -1,12 +1,6 @@
 """Bytes become time: a cost model one slow seed cannot move, the estimated time of one
-training batch at a link, and the frontier.
-
-    compute_s   = median over every run of the same setting (task, model, batch, input size or
-                  length, precision, device, machine) of step_time - compress_time
-    compress_s  = median over the row's runs of compress_time
-    wire_s      = (bytes_fwd_run + bytes_bwd_run) x batch_size x 8 / bandwidth
-    est_batch_s          = compute_s + compress_s + wire_s + 2 x latency x cuts
-    est_batch_s_overlap  = max(compute_s + compress_s, wire_s) + 2 x latency x cuts
+training batch at a link, and the frontier. ``FORMULA`` (below) is the model, the one place it
+is written; the report's help and the results page print it from there.
 
 bytes are the exact payloads per sample over all cuts averaged over the whole run (AQ-SGD's
 first sightings included; runs stored before that was logged use their last epoch's, and the
@@ -32,6 +26,17 @@ import schema
 
 from . import columns as cols
 from .stats import AT_FLOOR, baseline_of
+
+FORMULA = """\
+    compute_s   = median over every run of the same setting (task, model, batch, input size or
+                  length, precision, device, machine) of step_time - compress_time
+    compress_s  = median over the row's runs of compress_time
+    wire_s      = (bytes_fwd_run + bytes_bwd_run) x batch_size x 8 / bandwidth
+    est_batch_s          = compute_s + compress_s + wire_s + 2 x latency x cuts   (serial: an upper bound)
+    est_batch_s_overlap  = max(compute_s + compress_s, wire_s) + 2 x latency x cuts   (overlapped: a lower bound)
+    speedup     = the same placement's `none` est_batch_s / this row's
+    tta_s       = steps_to_target x est_batch_s; tta_speedup = the baseline's tta_s / this row's
+"""
 
 UNITS = {"kbit": 1e3, "mbit": 1e6, "gbit": 1e9}
 _LINK = re.compile(r"^(\d+(?:\.\d+)?)(kbit|mbit|gbit)(?:\+(\d+(?:\.\d+)?)ms)?$")

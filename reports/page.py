@@ -173,41 +173,42 @@ def build(out: Path, df: pd.DataFrame, pair_across: bool = False) -> tuple[str, 
         body.append(text)
         verdicts_all += verdicts
     learned = [v for v in verdicts_all if v.decided]
-    head = [
-        HEAD + _reproducibility(df) + "\n",
+    opening = [
+        head() + _reproducibility(df) + "\n",
         "\n## What we learned\n\n",
         "\n".join(f"- {claimsmod.short(v)}" for v in learned) if learned else "Nothing decided yet.",
         "\n",
     ]
-    text = "".join(head) + recipe.block(out, df) + "".join(body)
+    text = "".join(opening) + recipe.block(out, df) + "".join(body)
     (out / "README.md").write_text(text)
     (out / "claims.md").write_text(claimsmod.table(verdicts_all))
     return text, verdicts_all
 
 
-HEAD = (
-    "# Results\n"
-    "Written by `python sweep.py results` from MLflow and `docs/results/runs.csv` (one row per "
-    "finished run, every param and final metric, where it ran and its validation curve; `python "
-    "sweep.py results --from docs/results/runs.csv` rebuilds this page without MLflow). Mean ± "
-    "sample std over distinct seeds; Δ is the paired difference to the same placement's `none` row "
-    "over the seeds both have on one machine (a pair whose runs ran on two machines is left out and "
-    "counted; runs stored before hosts were recorded form one 'unrecorded' machine), with a "
-    "Student-t 95% CI, and its own N where that differs from the mean's. A claim *matches* within "
-    "±1 point, *collapses* below -5 points. Each claim is a test (the CI rule as a p-value; the "
-    "exact sign test when every difference is the same); a section's claims are one family, decided "
-    "after Holm-Bonferroni: *holds* or *does not hold* when the adjusted p < 0.05, else "
-    "*inconclusive at N* (with the command that adds seeds); *untestable* when both rows sit at "
-    "the majority class on every seed (`floor` in the tables; floors and single-seed rows are "
-    "never on the front). Times: `compute s` is the median over every run of the same setting "
-    "(task, model, batch, input, precision, device, machine) of step time minus compression time, "
-    "so one slow run moves no speed-up; `batch s @link` adds the row's median compression time "
-    "and its run-average bytes at that bandwidth (serial; in brackets, fully overlapped), and "
-    "speed-up is against sending fp32 (`none`). `step s (own)` is the row's own measured time "
-    "(the sweeps shared 2 cores with development at times). `steps to target` is the first "
-    "evaluated step at which a run reaches the baseline's final accuracy minus 1 point; time to "
-    "target multiplies it by the batch estimate."
-)
+def head() -> str:
+    """The page's opening: how it is made and read; the margins and the cost model from their owners."""
+    from .findings import BIG, M
+    from .link import FORMULA
+
+    return (
+        "# Results\n"
+        "Written by `python sweep.py results` from MLflow and `docs/results/runs.csv` (one row per "
+        "finished run, every param and final metric, where it ran and its validation curve; `python "
+        "sweep.py results --from docs/results/runs.csv` rebuilds this page without MLflow). Mean ± "
+        "sample std over distinct seeds; Δ is the paired difference to the same placement's `none` row "
+        "of the same training setting, over the seeds both have on one recorded machine (pairs not known "
+        "to share a machine are left out and counted), with a Student-t 95% CI, and its own N where that "
+        f"differs from the mean's. A claim *matches* within ±{M * 100:g} point, *collapses* below "
+        f"-{BIG * 100:g} points. Each claim is a test (the CI rule as a p-value; the "
+        "exact sign test when every difference is the same); a section's claims are one family, decided "
+        "after Holm-Bonferroni: *holds* or *does not hold* when the adjusted p < 0.05, else "
+        "*inconclusive at N* (with the seeds it needs and the command that adds them); *untestable* when "
+        "both rows sit at the majority class on every seed (`floor` in the tables), or when a row's "
+        "compressor sent less than half its forward values compressed. Every claim states the optimizer "
+        "steps its runs had. Times are the cost model's, on each row's run-average bytes:\n\n"
+        f"```\n{FORMULA}```\n\n`step s (own)` is the row's own measured time (the sweeps shared 2 cores "
+        "with development at times)."
+    )
 
 
 def grid_ids(sec) -> set[tuple[str, str]]:
@@ -285,12 +286,6 @@ def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep, d
         f"\nSetup: {_setup(done)}. Scale: {_scale(done)}. {len(done)} finished runs, {_wall(done):.0f} min of "
         f"wall time on this 2-core CPU (the runs' durations summed; one trial at a time with 2 threads).\n"
     )
-    if space.startswith("cv224"):
-        from trainables.check import cut_shapes
-
-        cfg = json.loads(done.iloc[0]["config_json"])
-        shapes = "; ".join(f"{n}: {s}" for n, s in cut_shapes(cfg))
-        parts.append(f"\nCut shapes per batch (measured on the model): {shapes}.\n")
     sub = table.for_task(rep, task)
     parts.append("\n" + table.render(sub, METRIC, "md"))
     plot = out / f"{experiment}-{task}.png"

@@ -31,9 +31,8 @@ SECTIONS = [
         "gradients (inactive units, padding) all come back as a non-zero value of the order of the "
         "step, then stochastic rounding does not help (it only makes that value random) and only a "
         "grid with zero as a code (absmax) does. Either way the backward alone should collapse and "
-        "the forward alone should not. On NLP the rows the 4-bit claims rest on (`none`, "
-        "`uniform:b=4` and `uniform:b=4,range=absmax`) have 5 seeds (`python sweep.py rerun --name "
-        "results-collapse --config-id c3e7e4c64850,2198ea32549d,018b5fda1d0b --seeds 5`), the others 3.",
+        "the forward alone should not. Rows a collapse claim rests on get 5 seeds, the others 3 (the "
+        "page's list of short rows gives the `rerun` command that brings them there).",
         (("collapse", "fashion_mnist", 5), ("collapse-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
