@@ -80,6 +80,7 @@ def main(args: argparse.Namespace) -> int:
 def more_seeds(args: argparse.Namespace, uri: str) -> tuple[list[dict], str]:
     """The top configs (or --config-id) brought to seeds 0..N-1: the trials missing."""
     from reports import runs
+    from search_spaces import canonical_row
 
     from .best import select
 
@@ -99,7 +100,7 @@ def more_seeds(args: argparse.Namespace, uri: str) -> tuple[list[dict], str]:
     for cid in ids:
         mine = done[done[schema.TAG_CONFIG_ID] == cid]
         have = set(int(s) for s in mine["seed"])  # distinct seeds, as report counts them
-        cfg = schema.config_from_params({schema.CONFIG_PARAM: mine.iloc[0][schema.CONFIG_PARAM]})
+        cfg = canonical_row(schema.config_from_params({schema.CONFIG_PARAM: mine.iloc[0][schema.CONFIG_PARAM]}))
         cfg.update(training_overrides(args))
         trials += [{**cfg, "seed": s} for s in range(args.seeds) if s not in have]
     if not trials:
@@ -111,13 +112,14 @@ def ended_again(args: argparse.Namespace, uri: str, statuses: list[str]) -> tupl
     """Every (config, seed) whose latest run ended in one of ``statuses``, once each, as it was
     configured (training flags given here override)."""
     from reports import runs
+    from search_spaces import canonical_row
 
     df = runs.from_mlflow(uri, args.name, status=None).sort_values("start_time", kind="stable")
     latest = df.drop_duplicates([schema.TAG_CONFIG_ID, "seed"], keep="last")
     again = latest[latest["status"].isin(statuses)]
     trials = []
     for _, r in again.iterrows():
-        cfg = schema.config_from_params({schema.CONFIG_PARAM: r[schema.CONFIG_PARAM]})
+        cfg = canonical_row(schema.config_from_params({schema.CONFIG_PARAM: r[schema.CONFIG_PARAM]}))
         trials.append({**cfg, **training_overrides(args), "seed": int(r["seed"])})
     which = " or ".join(statuses)
     if not trials:

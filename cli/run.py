@@ -145,7 +145,7 @@ def make_plan(args: argparse.Namespace, space, base: dict, metric: str, objectiv
         if args.seeds != 1:
             print("note: the Optuna space explores with seed 0; `rerun --seeds N` adds seeds", file=sys.stderr)
         check_configs([{**base, "fwd": "none", "placement": cut}])
-        sampler = ExploreSampler(space.sample, {**base, "seed": 0})
+        sampler = ExploreSampler(space.sampled, {**base, "seed": 0})
         plan = Plan(sampler=sampler, num_samples=args.num_samples, objectives=objectives, **common)
     if args.resume and not latest_file(plan).is_file():
         raise UsageError(f"--resume: no sweep named {args.name!r} under {plan.storage}")

@@ -138,7 +138,7 @@ def specs_from_flags(args: argparse.Namespace) -> tuple[str, str | None]:
     if args.bwd is not None and not args.bwd.strip():
         raise UsageError("--bwd '': give a spec such as uniform:b=8, or leave it out")
     try:
-        return str(compression.parse_spec(fwd)), None if args.bwd is None else str(compression.parse_spec(args.bwd))
+        return compression.canonical(fwd), None if args.bwd is None else compression.canonical(args.bwd)
     except compression.SpecError as e:
         raise UsageError(str(e)) from None
 

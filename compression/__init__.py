@@ -21,7 +21,7 @@ from .lowrank import LowRank
 from .none import NoCompression
 from .payload import Payload
 from .sortquant import SortQuant
-from .spec import METHODS, Spec, SpecError, parse_spec
+from .spec import METHODS, Spec, SpecError, canonical, parse_spec
 from .topk import Mask, TopK
 from .uniform import Uniform
 
@@ -55,6 +55,7 @@ __all__ = [
     "Spec",
     "SpecError",
     "build",
+    "canonical",
     "parse_spec",
     "uncompressed",
 ]

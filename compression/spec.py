@@ -147,6 +147,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def canonical(spec: str | dict | Spec) -> str:
+    """The one canonical string of a spec (fields in a fixed order, defaults left out): what a
+    space or a flag stores, so that stored configs are read back as they are. SpecError if bad."""
+    return str(parse_spec(spec))
+
+
 def parse_spec(spec: str | dict | Spec) -> Spec:
     """Parse and validate ``"method:key=value,..."`` (or the dict ``{"method": ..., key: value}``)."""
     if isinstance(spec, Spec):

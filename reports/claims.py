@@ -121,7 +121,7 @@ class Verdict:
 
 
 def _canon(spec: str) -> str:
-    return str(compression.parse_spec(spec)) if spec else ""
+    return schema.canonical_spec(spec) if spec else ""
 
 
 def find(summary: pd.DataFrame, experiment: str, task: str, c: Config) -> pd.Series | None:

@@ -112,12 +112,13 @@ SPEC_KEYS = ("fwd", "bwd")  # compressor specs: hashed in their canonical form
 
 
 def canonical_spec(spec) -> str:
-    """A spec as compression writes it (defaults left out), so the long and short forms of one
-    setting are one string; an unparsable spec is kept as given."""
+    """``compression.canonical`` for what is read back: specs enter canonical (spaces and flags
+    store them so); runs stored before that are made canonical here, and an unparsable spec (a run
+    no check saw) is kept as given rather than failing a report."""
     import compression
 
     try:
-        return str(compression.parse_spec(spec))
+        return compression.canonical(spec)
     except (compression.SpecError, TypeError):
         return str(spec)
 

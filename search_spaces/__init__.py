@@ -55,7 +55,11 @@ class Space:
         import trainables
 
         cut = trainables.default_placement(base["task"])
-        return [{**base, "placement": cut, **row, "seed": s} for row in self.rows for s in range(seeds)]
+        return [{**base, "placement": cut, **canonical_row(row), "seed": s} for row in self.rows for s in range(seeds)]
+
+    def sampled(self, trial) -> dict:
+        """An Optuna space's row, its specs canonical as every stored spec is."""
+        return canonical_row(self.sample(trial))
 
     @property
     def is_grid(self) -> bool:
@@ -75,6 +79,11 @@ class Space:
                         compression.parse_spec(row[key])
                     except compression.SpecError as e:
                         raise SpaceError(f"space {self.name!r} row {i} {key}: {e}") from None
+
+
+def canonical_row(row: dict) -> dict:
+    """A row with its specs in their one canonical form (where specs enter: spaces and flags)."""
+    return {**row, **{k: compression.canonical(row[k]) for k in ("fwd", "bwd") if row.get(k)}}
 
 
 def _registry() -> dict[str, Space]:

@@ -170,3 +170,15 @@ def test_optuna_repeat_gets_the_next_free_seed():
     assert seeds == [0, 1, 2]
     other = ExploreSampler(lambda trial: {"fwd": f"uniform:b={trial}", "placement": "first:1"}, {"seed": 0})
     assert [other(b)["trial"]["seed"] for b in (4, 5, 4)] == [0, 0, 1]
+
+
+def test_specs_enter_canonical_once():
+    import compression
+
+    sp = search_spaces.get("aqsgd-nlp")  # its backward is written long-hand in beyond.py
+    for cfg in sp.grid(sp.base("rotten_tomatoes"), 1):
+        for key in ("fwd", "bwd"):
+            if cfg.get(key):
+                assert cfg[key] == compression.canonical(cfg[key])
+    assert search_spaces.canonical_row({"fwd": "uniform:b=4,range=absmax,round=stochastic", "lr": 1}) == {
+        "fwd": "uniform:b=4,round=stochastic,range=absmax", "lr": 1}
