@@ -1,3 +1,4 @@
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -56,14 +57,23 @@ def test_spaces_lists_every_space_and_every_row():
 
 
 def test_bench_quick_prints_ratios():
+    import compression
     from benchmarks import compressors
 
     r = run("bench", "--quick")
     assert r.returncode == 0, r.stderr
-    cells = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in r.stdout.splitlines() if ln.count("│") > 3}
-    for spec in compressors.SPECS[:6]:  # every spec a row, its time a positive multiple of clone's
-        assert cells[spec].endswith("x") and float(cells[spec][:-1]) > 0, (spec, cells)
-    assert float(cells["seed-style sortquant 6+2 (reference)"][:-1]) > 0
+    rows = {ln.split("│")[1].strip(): [c.strip() for c in ln.split("│")[2:-1]] for ln in r.stdout.splitlines()
+            if ln.count("│") > 3}  # fmt: skip
+    shape = (4, 24, 28, 28)
+    for spec in compressors.SPECS[:6]:  # every spec a row: its time a multiple of clone's, its exact bits
+        t, _, snr, bits = rows[spec][:4]
+        assert t.endswith("x") and float(t[:-1]) > 0, (spec, rows[spec])
+        assert bits == f"{compression.build(spec).bits(shape) / math.prod(shape):.3f}", (spec, bits)
+    snr = {spec: float(rows[spec][2]) for spec in compressors.SPECS[:6]}
+    assert snr["uniform:b=8"] > 30 > snr["uniform:b=4"] > 10  # 6 dB a bit, give or take the data
+    assert snr["uniform:b=8,group=channel"] > snr["uniform:b=8"]  # a range per channel is tighter
+    seed = rows["seed-style sortquant 6+2 (reference)"]
+    assert abs(float(seed[2]) - float(rows["sortquant:b=6,s=2"][2])) < 1.0  # the study's own agrees within 1 dB
 
 
 def test_memory_bench_counts_at_least_the_output():

@@ -104,6 +104,22 @@ def test_readme_command_runs_as_written(cmd, store):
     else:
         assert r.returncode == 0, r.stdout + r.stderr
         assert "Traceback" not in r.stderr
+        sub = shlex.split(cmd)[2]
+        fields = {  # what each command's output must hold, not only its exit status
+            "spaces": ("seed-cv", "explore", "first:1,last:1"),
+            "report": ("| placement |", "| N |", "Δ vs none"),
+            "best": ("| placement |", "| N |"),
+            "run": ("dry run:",),
+            "rerun": ("rerun:",) if "--failed" not in cmd else ("whose latest run is FAILED",),
+            "single": ("fwd=",),
+        }.get(sub, ())
+        for field in fields:
+            assert field in r.stdout, (cmd, field, r.stdout[-2000:])
+        if " --link " in cmd and sub in ("report", "best"):
+            link = cmd.split("--link ")[1].split()[0].split(",")[0]
+            assert f"@{link}" in r.stdout, (cmd, r.stdout[-2000:])
+        if "--plot " in cmd:
+            assert (d / cmd.split("--plot ")[1].split()[0]).stat().st_size > 10_000
     if " link-check" in cmd and r.returncode == 0:
         assert "| cv | none | 100mbit_5ms |" in r.stdout and "| cv | none | 1gbit |" in r.stdout, r.stdout
     if " single " in cmd and "--out" in cmd:
