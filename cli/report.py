@@ -59,10 +59,10 @@ def sweep_plots(rep, args) -> None:
 
 def main(args: argparse.Namespace) -> int:
     import compression
-    from reports import table
+    from reports import plots, table
     from reports.link import parse_links
+    from reports.plots import DEFAULT_PLOT_LINK
     from reports.sweep_plots import PlotRefused
-    from reports.table import DEFAULT_PLOT_LINK
 
     try:
         uri = experiment_or_fail(args)
@@ -90,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
     text = table.render(rep, args.metric, args.format, vs)
     print(text, end="")
     if args.plot and not rep.summary.empty:
-        table.plot(rep.summary, args.metric, args.plot, title=args.name)
+        plots.plot(rep.summary, args.metric, args.plot, title=args.name)
         print(f"plot written to {args.plot}", file=sys.stderr)
     if args.plot_tta and not rep.summary.empty:
         from reports.curves import plot_tta

@@ -13,7 +13,7 @@ import pandas as pd
 import schema
 
 from . import link as linkmod
-from .table import config_colors, series_label
+from .plots import config_colors, series_label
 
 
 def seed_curves(runs: pd.DataFrame, experiment: str, cid: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:

@@ -17,7 +17,7 @@ import trainables
 from schema import VAL_ACC
 
 from . import claims as claimsmod
-from . import recipe, runs, stats, table
+from . import plots, recipe, runs, stats, table
 from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
@@ -289,7 +289,7 @@ def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep, d
     sub = table.for_task(rep, task)
     parts.append("\n" + table.render(sub, METRIC, "md"))
     plot = out / f"{experiment}-{task}.png"
-    table.plot(summary, METRIC, plot, title=f"{experiment} / {task}: {METRIC}, mean ± std over seeds")
+    plots.plot(summary, METRIC, plot, title=f"{experiment} / {task}: {METRIC}, mean ± std over seeds")
     parts.append(f"\n![{experiment} {task}]({plot.name})\n")
     parts.append(_missing_line(experiment, space, task, seeds, summary))
     return "".join(parts)

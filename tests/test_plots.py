@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reports import columns as cols
-from reports import table
+from reports import plots, table
 from reports.curves import tta_figure
 from reports.link import parse_links
 from reports.sweep_plots import category_order, parallel_figure
@@ -27,7 +27,7 @@ def report():
 def test_every_point_is_drawn_at_the_tables_values_in_its_own_colour():
     rep = report()
     link = parse_links("100mbit")[0]
-    fig = table.figure(rep.summary, "val_acc", link=link)
+    fig = plots.figure(rep.summary, "val_acc", link=link)
     bits, wire, batch = fig.axes[:3]
     s = rep.summary.set_index("fwd")
     seen_colors = set()
@@ -44,7 +44,7 @@ def test_every_point_is_drawn_at_the_tables_values_in_its_own_colour():
             seen_colors.add((fwd, color))
     assert len({c for _, c in seen_colors}) == len(s)  # one colour a config, the same in every panel
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert labels == [table.series_label(r, False) for _, r in rep.summary.iterrows()]
+    assert labels == [plots.series_label(r, False) for _, r in rep.summary.iterrows()]
     plt.close(fig)
 
 
@@ -53,7 +53,7 @@ def test_the_tta_plot_gives_each_config_its_colour():
     fig, drawn = tta_figure(rep.summary, rep.runs, "val_acc", LINKS[0])
     lines = fig.axes[0].get_lines()
     assert drawn == 3 and len({ln.get_color() for ln in lines}) == 3
-    style = table.config_colors(rep.summary)
+    style = plots.config_colors(rep.summary)
     for line, (_, r) in zip(lines, rep.summary.iterrows(), strict=True):
         assert line.get_color() == style[r["config_id"]][0]
         est = r[cols.EST_BATCH.name(LINKS[0].label)]
