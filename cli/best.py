@@ -10,7 +10,9 @@ import pandas as pd
 
 import schema
 
-from . import UsageError, add_selection_flags, add_store_flags, check_metric, experiment_or_fail, fail, links
+from . import UsageError, fail
+from .checks import check_metric, experiment_or_fail, links
+from .flags import add_selection_flags, add_store_flags
 
 EPILOG = """examples:
   sweep.py best --name cv --top 5

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import UsageError, fail, links
+from . import UsageError, fail
+from .checks import links
 
 EPILOG = """runs the CV and NLP defaults as a real pipeline (one process per stage over TCP) in a network
 namespace it creates, unshaped and then shaped with tc (tbf rate + netem delay) per link; as root.

@@ -10,7 +10,9 @@ from pathlib import Path
 import schema
 from reports.link import FORMULA
 
-from . import UsageError, add_pairing, add_store_flags, add_target_gap, check_metric, experiment_or_fail, fail, links
+from . import UsageError, fail
+from .checks import check_metric, experiment_or_fail, links
+from .flags import add_pairing, add_store_flags, add_target_gap
 
 EPILOG = f"""the link model (--link), per config (steps_to_target: the first evaluated step at the
 baseline's final metric minus --target-gap; tta_speedup with its 95% CI over seeds):

@@ -7,19 +7,10 @@ import argparse
 
 import schema
 
-from . import (
-    UsageError,
-    add_cluster_flags,
-    add_selection_flags,
-    add_training_flags,
-    check_configs,
-    experiment_or_fail,
-    fail,
-    launch,
-    metric_for,
-    plan_kwargs,
-    training_overrides,
-)
+from . import UsageError, fail
+from .checks import check_configs, experiment_or_fail, metric_for, plan_kwargs
+from .flags import add_cluster_flags, add_selection_flags, add_training_flags, training_overrides
+from .launch import launch
 
 EPILOG = """examples:
   sweep.py rerun --name ex --top 5 --seeds 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from . import add_pairing, fail
+from . import fail
+from .flags import add_pairing
 
 EPILOG = """examples:
   sweep.py results --out docs/results                       # MLflow + runs.csv -> page, runs.csv, README block

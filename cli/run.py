@@ -7,17 +7,10 @@ import sys
 
 import schema
 
-from . import (
-    UsageError,
-    add_cluster_flags,
-    add_training_flags,
-    check_configs,
-    fail,
-    launch,
-    metric_for,
-    plan_kwargs,
-    training_overrides,
-)
+from . import UsageError, fail
+from .checks import check_configs, metric_for, plan_kwargs
+from .flags import add_cluster_flags, add_training_flags, training_overrides
+from .launch import launch
 
 EPILOG = """examples:
   sweep.py run --space seed-cv --seeds 3 --name cv

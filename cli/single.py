@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from . import UsageError, add_training_flags, fail
+from . import UsageError, fail
+from .flags import add_training_flags
 
 EPILOG = """examples:
   sweep.py single --task fashion_mnist --model efficientnet_lite0 --fwd sortquant:b=6,s=2 --epochs 2
