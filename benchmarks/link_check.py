@@ -94,7 +94,7 @@ def run_pipeline(
 def simulate(config: dict, n: int) -> list[float]:
     """The one-process run of the same config: the losses of its first n steps (Boundary)."""
     from trainables import family
-    from trainables.common import train_step
+    from trainables.epoch import train_step
 
     loop = family(config["task"]).loop(config)
     losses, data = [], loop.batches()

@@ -74,7 +74,7 @@ class Task:
         return (total - bookkeeping) / steps, comp / steps
 
     def _step(self, opt, bounds, batch):
-        from trainables.common import train_step  # the trainables' own step, not a copy
+        from trainables.epoch import train_step  # the trainables' own step, not a copy
 
         def loss(xb, yb):
             with self.rt.autocast():

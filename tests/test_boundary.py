@@ -125,7 +125,7 @@ def test_timings_do_not_depend_on_what_ran_before(monkeypatch):
     compiles inside a timed step (the trainables leave any step that compiled out of the times)."""
     from torch._dynamo.utils import counters
 
-    from trainables.common import compile_events
+    from trainables.epoch import compile_events
 
     monkeypatch.setenv("COMPSWEEP_COMPILE", "1")
     C.build("uniform:b=2").roundtrip(torch.randn(1000))  # the first call may compile

@@ -347,7 +347,7 @@ def test_resume_from_checkpoint_matches_uninterrupted(fm_root, fwd):
 
 
 def test_evaluate_clean_turns_every_boundary_off_and_back_on():
-    from trainables.common import evaluate_clean
+    from trainables.curve import evaluate_clean
 
     torch.manual_seed(0)
     bs = [C.Boundary("uniform:b=2", name="a"), C.Boundary("uniform:b=4", name="b")]
@@ -456,12 +456,12 @@ def test_both_families_satisfy_the_family_protocol():
 
 def test_train_epoch_times_only_steps_that_neither_warm_up_nor_compile(monkeypatch):
     # a fake clock: each forward takes 1 s, the third step's 10 s (it compiles); the first is a warm-up
-    from trainables import common
+    from trainables import epoch
 
     now = [0.0]
-    monkeypatch.setattr(common.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(epoch.time, "perf_counter", lambda: now[0])
     compiles = [0]
-    monkeypatch.setattr(common, "compile_events", lambda: compiles[0])
+    monkeypatch.setattr(epoch, "compile_events", lambda: compiles[0])
     model = torch.nn.Linear(4, 2)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     step = [0]
@@ -474,7 +474,7 @@ def test_train_epoch_times_only_steps_that_neither_warm_up_nor_compile(monkeypat
         return torch.nn.functional.cross_entropy(model(x), y)
 
     batches = [(torch.randn(8, 4), torch.randint(0, 2, (8,)), torch.arange(8)) for _ in range(5)]
-    out = common.train_epoch(model, batches, loss_fn, opt, None, [], warmup_steps=1)
+    out = epoch.train_epoch(model, batches, loss_fn, opt, None, [], warmup_steps=1)
     assert out["step_time"] == pytest.approx((2.0 + 3.0 + 3.5) / 3)  # steps 1 (warm-up) and 3 (compile) left out
-    only_warmup = common.train_epoch(model, batches[:1], loss_fn, opt, None, [], warmup_steps=1)
+    only_warmup = epoch.train_epoch(model, batches[:1], loss_fn, opt, None, [], warmup_steps=1)
     assert only_warmup["step_time"] == pytest.approx(1.0 + 0.5 * 6)  # nothing but warm-up: every step is timed

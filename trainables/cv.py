@@ -25,11 +25,11 @@ from .common import (
     fixed_subset,
     materialize,
     resolve_config,
-    run_facts,
-    seed_everything,
 )
+from .meter import run_facts
 from .names import MODELS
 from .runtime import runtime
+from .state import seed_everything
 
 OPTIMIZERS = ("sgd", "adamw")
 HEADS = ("classifier.", "_fc.")  # the new head's parameter names (MobileNetV2, EfficientNet-Lite0)

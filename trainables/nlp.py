@@ -24,10 +24,10 @@ from .common import (
     fixed_subset,
     materialize,
     resolve_config,
-    run_facts,
-    seed_everything,
 )
+from .meter import run_facts
 from .runtime import runtime
+from .state import seed_everything
 
 DEFAULTS = dict(  # the task's entry adds its model and placement
     task="rotten_tomatoes",
