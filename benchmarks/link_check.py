@@ -7,27 +7,24 @@ pipeline's own step time and its bytes; then, per link, Linux traffic control sh
 (``tc``: tbf at the rate, netem at the one-way delay) and a phase measures the step time again.
 The estimate for a link is the unshaped step time + the same run's bytes at the link's rate +
 2 x delay x cuts (each cut crossed once each way per step), the link model of ``reports.link``
-with the pipeline's own compute. ``ratio`` = measured / estimated; ``goodput_mbit`` is what a
-bulk TCP transfer gets through the shaped loopback.
+with the pipeline's own compute. ``measured_over_estimated`` = measured / estimated;
+``goodput_mbit`` is what a bulk TCP transfer gets through the shaped loopback (``benchmarks.netshape``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
-import threading
-import time
 
-import schema
+from .netshape import goodput_mbit, missing_tools, prepare_namespace, shape
 
 METHODS = ("none", "uniform:b=8", "sortquant:b=2,s=2", "topk:r=0.2", "delta:b=3")
 INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
-RATIO = schema.RATIO  # the JSON field, here measured / estimated step time (the schema owns the word)
+MEASURED_OVER_ESTIMATED = "measured_over_estimated"  # the JSON field: measured / serial estimate
 
 
 def free_ports(n: int) -> list[int]:
@@ -108,89 +105,6 @@ def simulate(config: dict, n: int) -> list[float]:
     return losses
 
 
-# ---------------------------------------------------------------- the shaped link
-def missing_tools() -> str | None:
-    """What this machine lacks to shape a link in a namespace of its own, or None."""
-    if os.geteuid() != 0:
-        return "link-check: needs root (it creates a network namespace and shapes it with tc); run it as root"
-    for tool in ("unshare", "tc", "ip"):
-        if shutil.which(tool) is None:
-            return f"link-check: no `{tool}` on PATH (Debian: util-linux for unshare, iproute2 for tc and ip)"
-    return None
-
-
-def sh(*cmd: str) -> None:
-    subprocess.run(cmd, check=True, capture_output=True)
-
-
-def prepare_namespace() -> None:
-    """Inside the new namespace: loopback up at MTU 1500, TCP keeping its window when idle."""
-    sh("ip", "link", "set", "lo", "up", "mtu", "1500")
-    with open("/proc/sys/net/ipv4/tcp_slow_start_after_idle", "w") as f:
-        f.write("0")
-
-
-def shape(link) -> bool:
-    """tbf at the link's rate (a queue deep enough for a whole payload) and netem at its delay
-    on loopback; None: unshaped. False when the kernel has no netem (the delay then has to be
-    added by the senders)."""
-    subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
-    if link is None:
-        return True
-    rate = f"{int(link.bits_per_s)}bit"
-    sh(
-        "tc",
-        "qdisc",
-        "add",
-        "dev",
-        "lo",
-        "root",
-        "handle",
-        "1:",
-        "tbf",
-        "rate",
-        rate,
-        "burst",
-        "256kb",
-        "limit",
-        "256mb",
-    )
-    if link.latency_s > 0:
-        netem = ["tc", "qdisc", "add", "dev", "lo", "parent", "1:1", "handle", "10:", "netem", "delay"]
-        r = subprocess.run([*netem, f"{link.latency_s * 1e3:g}ms", "limit", "1000000"], capture_output=True)
-        return r.returncode == 0
-    return True
-
-
-def goodput_mbit(nbytes: int = 16 << 20) -> float:
-    """A bulk TCP transfer through the (shaped) loopback, in Mbit/s of payload."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    port = srv.getsockname()[1]
-    done = threading.Event()
-
-    def sink():
-        conn, _ = srv.accept()
-        got = 0
-        while got < nbytes:
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                break
-            got += len(chunk)
-        conn.sendall(b"k")
-        conn.close()
-        done.set()
-
-    threading.Thread(target=sink, daemon=True).start()
-    with socket.create_connection(("127.0.0.1", port)) as c:
-        t0 = time.perf_counter()
-        c.sendall(bytes(nbytes))
-        c.recv(1)
-        took = time.perf_counter() - t0
-    done.wait(10)
-    srv.close()
-    return nbytes * 8 / took / 1e6
-
-
 def check_method(config: dict, links: list, steps: int, netem: bool = True) -> list[dict]:
     """One method: two warm-up steps, then ``steps`` rounds of one unshaped step and one step
     per link, interleaved (a busy machine slows all of them alike); a row per link. Without
@@ -213,7 +127,7 @@ def check_method(config: dict, links: list, steps: int, netem: bool = True) -> l
         serial, overlap = bounds(base, per_step, link, cuts)
         measured = statistics.median(x for ts in times[link] for x in ts)
         rows.append({"method": config["fwd"], "link": link.label, "measured_s": measured, "estimated_s": serial,
-                     RATIO: measured / serial, "estimated_overlap_s": overlap, "unshaped_s": base,
+                     MEASURED_OVER_ESTIMATED: measured / serial, "estimated_overlap_s": overlap, "unshaped_s": base,
                      "bytes_per_step": per_step})  # fmt: skip
     return rows
 
@@ -223,9 +137,8 @@ def bounds(unshaped_s: float, bytes_per_step: float, link, cuts: int) -> tuple[f
     every byte, then the delays) and the pipelined one (the larger of compute and wire)."""
     from reports import link as model
 
-    row = {model.COMPUTE_S: unshaped_s, model.COMPRESS_S: 0.0, model.BYTES_RUN: bytes_per_step,
-           "batch_size": 1, "cuts": cuts}  # fmt: skip
-    return model.estimate(row, link), model.estimate_overlap(row, link)
+    wire = model.wire_time(bytes_per_step, link)
+    return model.serial_s(unshaped_s, wire, link, cuts), model.overlap_s(unshaped_s, wire, link, cuts)
 
 
 def between(r: dict) -> bool:
@@ -250,14 +163,14 @@ def default_configs(families: list[str], steps: int) -> dict[str, dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| family | method | link | measured s | estimated s | ratio | pipelined s | unshaped s | bytes/step "
+    head = ("| family | method | link | measured s | estimated s | measured / estimated | pipelined s | unshaped s | bytes/step "
             "| goodput Mbit/s |")  # fmt: skip
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
             f"| {r['family']} | {r['method']} | {r['link']} | {r['measured_s']:.3f} | {r['estimated_s']:.3f} | "
-            f"{r[RATIO]:.2f} | {r['estimated_overlap_s']:.3f} | {r['unshaped_s']:.3f} | {r['bytes_per_step']:.0f} | "
-            f"{r['goodput_mbit']:.1f} |"
+            f"{r[MEASURED_OVER_ESTIMATED]:.2f} | {r['estimated_overlap_s']:.3f} | {r['unshaped_s']:.3f} | "
+            f"{r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -278,7 +191,7 @@ def run(links: list, methods: list[str], families: list[str], steps: int) -> lis
         for m in methods:
             for r in check_method({**cfg, "fwd": m}, links, steps, netem):
                 rows.append({"family": fam, **r, "goodput_mbit": goodput[r["link"]]})
-                print(f"  {fam} {m} @ {r['link']}: ratio {r[RATIO]:.2f}", file=sys.stderr, flush=True)
+                print(f"  {fam} {m} @ {r['link']}: ratio {r[MEASURED_OVER_ESTIMATED]:.2f}", file=sys.stderr, flush=True)
     return rows
 
 
@@ -295,10 +208,10 @@ def main(argv: list[str], links: list, methods: list[str], families: list[str], 
         return subprocess.run(cmd, env={**os.environ, INSIDE: "1"}).returncode
     rows = run(links, methods, families, steps)
     print(json.dumps(rows, indent=1) if fmt == "json" else table(rows), end="" if fmt != "json" else "\n")
-    off = [r for r in rows if abs(r[RATIO] - 1) > 0.10]
+    off = [r for r in rows if abs(r[MEASURED_OVER_ESTIMATED] - 1) > 0.10]
     if off and fmt != "json":
         print(f"{len(off)} of {len(rows)} ratios outside ±10%: " + ", ".join(
-            f"{r['family']} {r['method']} @ {r['link']} ({r[RATIO]:.2f})" for r in off))  # fmt: skip
+            f"{r['family']} {r['method']} @ {r['link']} ({r[MEASURED_OVER_ESTIMATED]:.2f})" for r in off))  # fmt: skip
         inside = sum(between(r) for r in off)
         print(f"{inside} of those {len(off)} lie between the pipelined and the serial estimate (±10%)")
     return 0

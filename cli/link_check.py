@@ -11,7 +11,7 @@ from .checks import links
 EPILOG = """runs the CV and NLP defaults as a real pipeline (one process per stage over TCP) in a network
 namespace it creates, unshaped and then shaped with tc (tbf rate + netem delay) per link; as root.
 measured_s is the median step time on the shaped link, estimated_s the unshaped step time + the
-run's bytes at the rate + 2 x delay x cuts, ratio = measured / estimated.
+run's bytes at the rate + 2 x delay x cuts, measured_over_estimated = measured / estimated.
 
 examples:
   sweep.py link-check --link 100mbit+5ms,1gbit

@@ -104,18 +104,33 @@ def add_costs(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def wire_time(nbytes: float, link: Link) -> float:
+    """Seconds these bytes take at the link's rate."""
+    return float(nbytes * 8 / link.bits_per_s)
+
+
+def serial_s(busy_s: float, wire: float, link: Link, cuts: int) -> float:
+    """Serial: the work (compute and compression), transfer and latency one after the other."""
+    return float(busy_s + wire + 2 * link.latency_s * cuts)
+
+
+def overlap_s(busy_s: float, wire: float, link: Link, cuts: int) -> float:
+    """Pipelined: transfer hidden behind the work (or the reverse), latency paid still."""
+    return float(max(busy_s, wire) + 2 * link.latency_s * cuts)
+
+
 def wire_s(row, link: Link) -> float:
-    return float(row[BYTES_RUN] * row["batch_size"] * 8 / link.bits_per_s)
+    return wire_time(row[BYTES_RUN] * row["batch_size"], link)
 
 
 def estimate(row, link: Link) -> float:
-    """Serial: compute, compression, transfer and latency one after the other."""
-    return float(row[COMPUTE_S] + row[COMPRESS_S] + wire_s(row, link) + 2 * link.latency_s * row["cuts"])
+    """A report row's serial estimate (FORMULA's est_batch_s)."""
+    return serial_s(row[COMPUTE_S] + row[COMPRESS_S], wire_s(row, link), link, row["cuts"])
 
 
 def estimate_overlap(row, link: Link) -> float:
-    """Pipelined: transfer hidden behind compute (or the reverse), latency paid still."""
-    return float(max(row[COMPUTE_S] + row[COMPRESS_S], wire_s(row, link)) + 2 * link.latency_s * row["cuts"])
+    """A report row's pipelined estimate (FORMULA's est_batch_s_overlap)."""
+    return overlap_s(row[COMPUTE_S] + row[COMPRESS_S], wire_s(row, link), link, row["cuts"])
 
 
 def add_link_columns(summary: pd.DataFrame, links: list[Link], runs: pd.DataFrame | None = None) -> pd.DataFrame:

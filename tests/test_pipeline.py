@@ -28,10 +28,12 @@ def test_three_stages_over_loopback_reach_the_simulations_loss(fm_root, fwd, mon
 
 def test_link_check_says_what_is_missing(monkeypatch):
     monkeypatch.delenv(link_check.INSIDE, raising=False)
-    monkeypatch.setattr(link_check.os, "geteuid", lambda: 1000)
+    from benchmarks import netshape
+
+    monkeypatch.setattr(netshape.os, "geteuid", lambda: 1000)
     assert "needs root" in link_check.missing_tools()
-    monkeypatch.setattr(link_check.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(link_check.shutil, "which", lambda t: None if t == "tc" else "/usr/bin/" + t)
+    monkeypatch.setattr(netshape.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netshape.shutil, "which", lambda t: None if t == "tc" else "/usr/bin/" + t)
     assert "no `tc` on PATH" in link_check.missing_tools()
     assert link_check.main([], [], ["none"], ["cv"], 1, "md") == 2
 
