@@ -163,8 +163,8 @@ def default_configs(families: list[str], steps: int) -> dict[str, dict]:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| family | method | link | measured s | estimated s | measured / estimated | pipelined s | unshaped s | bytes/step "
-            "| goodput Mbit/s |")  # fmt: skip
+    head = ("| family | method | link | measured s | estimated s | measured / estimated | pipelined s | unshaped s "
+            "| bytes/step | goodput Mbit/s |")  # fmt: skip
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
