@@ -200,3 +200,25 @@ __all__ = [
     "NonFiniteError",
     "check_finite",
 ]
+
+
+class Wraps(Compressor):
+    """A method whose crossing is another compressor's (``inner``): AQ-SGD's direct path, the
+    learned bottleneck's code. The wire, the bits and the fast path are the inner one's."""
+
+    inner: Compressor
+
+    def roundtrip(self, x):
+        return self.inner.roundtrip(x)
+
+    def encode(self, x):
+        return self.inner.encode(x)
+
+    def decode(self, payload, device=None):
+        return self.inner.decode(payload, device)
+
+    def bits(self, shape):
+        return self.inner.bits(shape)
+
+    def payload_nbytes(self, shape):
+        return self.inner.payload_nbytes(shape)

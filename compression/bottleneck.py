@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Compressor
-from .hadamard import feature_dim
+from .base import Wraps
+from .features import feature_dim
 from .none import NoCompression
 from .spec import Spec
 from .uniform import Uniform
@@ -37,7 +37,7 @@ class FeatureMap(nn.Module):
         return y.contiguous()
 
 
-class Bottleneck(Compressor):
+class Bottleneck(Wraps):
     learned = True  # a Boundary asks it for maps() and trains them
 
     def __init__(self, spec):
@@ -61,21 +61,5 @@ class Bottleneck(Compressor):
         basis = torch.linalg.qr(torch.randn(features, r, generator=g)).Q  # orthonormal columns
         return FeatureMap(basis.to(device)), FeatureMap(basis.T.contiguous().to(device))
 
-    # the code crosses through the inner quantizer (or as it is)
-    def roundtrip(self, x):
-        return self.inner.roundtrip(x)
-
-    def send(self, x, ids=None):
+    def send(self, x, ids=None):  # the code crosses through the inner quantizer (or as it is)
         return self.inner.send(x, ids)
-
-    def encode(self, x):
-        return self.inner.encode(x)
-
-    def decode(self, payload, device=None):
-        return self.inner.decode(payload, device)
-
-    def bits(self, shape):
-        return self.inner.bits(shape)
-
-    def payload_nbytes(self, shape):
-        return self.inner.payload_nbytes(shape)

@@ -142,7 +142,7 @@ class Boundary(nn.Module):
 
     def _maps(self, x: torch.Tensor) -> None:
         if self.down is None:
-            from .hadamard import feature_dim
+            from .features import feature_dim
 
             features = x.shape[feature_dim(x.dim())]
             self.down, self.up = self.fwd.maps(features, x.device)

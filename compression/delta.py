@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Compressor, Lazy, check_finite
+from .base import Lazy, Wraps, check_finite
 from .payload import Payload, header_nbytes
 from .uniform import Uniform, half_levels
 
@@ -38,7 +38,7 @@ def _fused_step(x, m, lim: int):
 _fused = Lazy(_fused_step)
 
 
-class Delta(Compressor):
+class Delta(Wraps):
     stateful = True
     forward_only = True
     BACKWARD = "uniform:b=8"  # AQ-SGD sends gradients with a direct quantizer
@@ -73,21 +73,7 @@ class Delta(Compressor):
         inner = self.inner
         self._fusable = inner.absmax and inner.group == "tensor" and not inner.stochastic and inner.clip >= 100
 
-    # --- the direct path (no ids): the inner quantizer ---------------------------
-    def roundtrip(self, x):
-        return self.inner.roundtrip(x)
-
-    def encode(self, x):
-        return self.inner.encode(x)
-
-    def decode(self, payload, device=None):
-        return self.inner.decode(payload, device)
-
-    def bits(self, shape):
-        return self.inner.bits(shape)
-
-    def payload_nbytes(self, shape):
-        return self.inner.payload_nbytes(shape)
+    # --- the direct path (no ids): the inner quantizer's, through Wraps -----------
 
     # --- the training path -------------------------------------------------------
     @property

@@ -16,6 +16,7 @@ import math
 import torch
 
 from .base import Compressor, Lazy, check_finite
+from .features import as_rows, feature_dim, from_rows, like
 from .payload import pack, unpack
 from .uniform import fp16_down, fp16_up, levels
 
@@ -50,11 +51,6 @@ def fwht(v: torch.Tensor) -> torch.Tensor:
     ha, hb = factors(t, v.device)
     out = (ha @ v.reshape(-1, ha.shape[0], hb.shape[0]) @ hb).reshape(v.shape)
     return out * (1.0 / math.sqrt(t))
-
-
-def feature_dim(ndim: int) -> int:
-    """Tiles run along the channels of a 4-D [B,C,H,W] activation, else along the last dim."""
-    return 1 if ndim == 4 else ndim - 1
 
 
 def tile_of(features: int, tile: int) -> int:
@@ -135,15 +131,8 @@ class Hadamard(Compressor):
 
     def _tiles(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
         """x with its feature dim last (a free view for channels_last), as tiles [T, t]."""
-        f = feature_dim(x.dim())
         t = self._t(x.shape)
-        return x.movedim(f, -1).reshape(-1, t), t
-
-    def _untile(self, tiles: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        f = feature_dim(len(shape))
-        moved = list(shape)
-        moved.append(moved.pop(f))
-        return tiles.reshape(moved).movedim(-1, f)
+        return as_rows(x, t), t
 
     def _plan(self, v: torch.Tensor, x: torch.Tensor):
         """(rotated rows, their pivots, every tile's fp16 min and step, the rotate flags)."""
@@ -170,10 +159,7 @@ class Hadamard(Compressor):
         if rotated is not None:  # ...then the rotated ones, quantized in their rotated basis
             r_hat = _qdq(rotated, lo16.index_select(0, rows), step.index_select(0, rows), self.b)
             out.index_copy_(0, rows, unrotate(r_hat, pivot.index_select(0, rows)))
-        y = self._untile(out, x.shape).to(x.dtype)
-        if y.stride() != x.stride():  # a channels_last input comes back channels_last for free
-            y = torch.empty_like(x).copy_(y)
-        return y, self.bits(x.shape)
+        return like(from_rows(out, x.shape), x), self.bits(x.shape)
 
     def encode(self, x):
         from .payload import Payload
@@ -215,4 +201,4 @@ class Hadamard(Compressor):
         rows = flags.nonzero().view(-1)
         if rows.numel():
             out.index_copy_(0, rows, unrotate(out.index_select(0, rows), pivot.to(out.device).index_select(0, rows)))
-        return self._untile(out, shape).contiguous().to(payload.dtype)
+        return from_rows(out, shape).contiguous().to(payload.dtype)

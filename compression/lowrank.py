@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from .base import Compressor, check_finite
-from .hadamard import feature_dim
+from .features import as_rows, feature_dim, from_rows, like
 from .payload import Payload
 
 SEED = 0
@@ -44,20 +44,6 @@ class LowRank(Compressor):
         n, c, r = self._dims(shape)
         return [32 * n * r, 32 * c * r]
 
-    def _matrix(self, x: torch.Tensor) -> torch.Tensor:
-        """x as [positions, features] (a view for a channels_last or contiguous-last input)."""
-        if x.dim() == 0:
-            return x.reshape(1, 1)
-        return x.movedim(feature_dim(x.dim()), -1).reshape(-1, x.shape[feature_dim(x.dim())])
-
-    def _unmatrix(self, m: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        if len(shape) == 0:
-            return m.reshape(shape)
-        f = feature_dim(len(shape))
-        moved = list(shape)
-        moved.append(moved.pop(f))
-        return m.reshape(moved).movedim(-1, f)
-
     def _factors(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One warm-started power iteration: (P orthonormal [N, R], Q [C, R]); Q is kept."""
         n, c = m.shape
@@ -74,20 +60,17 @@ class LowRank(Compressor):
         x = x.detach()
         if x.numel() == 0:
             return x.clone(), 0
-        m = self._matrix(x.to(torch.float32))
+        m = as_rows(x.to(torch.float32))
         amax = m.abs().amax()
         check_finite(x, amax, amax)
         p, q = self._factors(m)
-        y = self._reconstruct(p, q, x.shape).to(x.dtype)
-        if y.stride() != x.stride():  # a channels_last input comes back channels_last for free
-            y = torch.empty_like(x).copy_(y)
-        return y, self.bits(x.shape)
+        return like(self._reconstruct(p, q, x.shape), x), self.bits(x.shape)
 
     def encode(self, x):
         x = x.detach()
         if x.numel() == 0:
             return Payload(tuple(x.shape), x.dtype, [])
-        m = self._matrix(x.to(torch.float32))
+        m = as_rows(x.to(torch.float32))
         amax = m.abs().amax()
         check_finite(x, amax, amax)
         p, q = self._factors(m)
@@ -103,7 +86,7 @@ class LowRank(Compressor):
 
     def _reconstruct(self, p: torch.Tensor, q: torch.Tensor, shape: torch.Size) -> torch.Tensor:
         """P Q^T in the tensor's shape, from contiguous factors (sender and receiver alike)."""
-        return self._unmatrix(p.contiguous() @ q.contiguous().T, shape)
+        return from_rows(p.contiguous() @ q.contiguous().T, shape)
 
     # --- the warm start is state: it travels with the trial's checkpoint ---------------
     def state(self) -> dict:
