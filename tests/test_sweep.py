@@ -352,14 +352,16 @@ def test_resume_after_sigint_runs_each_trial_once(env):
         (["run", "--space", "demo", "--metric", "val_f1"], "only measured on mrpc"),
         (["run", "--space", "demo", "--task", "rte", "--root", "/nonexistent"], "/nonexistent"),
         (["run", "--space", "demo", "--task", "rotten_tomatoes", "--model-dir", "/nonexistent"], "model_dir"),
-        (["report", "--name", "never-made"], "no such MLflow experiment"),
-        (["best", "--name", "never-made"], "no such MLflow experiment"),
+        (["report", "--name", "never-made"], "no MLflow store at"),  # a read creates no store
+        (["best", "--name", "never-made"], "no MLflow store at"),
     ],
 )
 def test_bad_input_exits_2_before_ray_and_mlflow(tmp_path, args, msg):
     r = cli(tmp_path, *args, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    if args[0] in ("report", "best"):
+        assert not (tmp_path / "mlflow.db").exists()  # a read made no store
     assert runs(tmp_path, "compsweep", status=None) == []
     assert not (tmp_path / "ray").exists()
 
@@ -379,13 +381,13 @@ def test_explore_optuna_with_asha(env):
 
     d, root = env
     r = cli(
-        d, "run", "--space", "explore", "--root", str(root), "--num-samples", "8", "--seeds", "1", "--name", "x1",
+        d, "run", "--space", "explore", "--root", str(root), "--num-samples", "12", "--seeds", "1", "--name", "x1",
         "--asha", "--max-concurrent", "1", "--model", "mobilenet_v2", "--epochs", "2", "--limit-train", "32",
         "--limit-val", "16", "--batch-size", "16",
     )  # fmt: skip
     assert r.returncode == 0, r.stdout + r.stderr
     done = sorted(runs(d, "x1", status=None), key=lambda x: x.info.start_time)
-    assert len(done) == 8 and all(x.data.tags["space"] == "explore" for x in done)
+    assert len(done) == 12 and all(x.data.tags["space"] == "explore" for x in done)
     c = MlflowClient(f"sqlite:///{d / 'mlflow.db'}")
     seen = []
     for x in done:  # one trial at a time: the rung's records are the earlier trials' epoch-1 values
