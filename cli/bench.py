@@ -15,6 +15,7 @@ def register(sub) -> None:
     b.add_argument("--repeats", type=int, default=3)
     b.add_argument("--quick", action="store_true", help="one small shape (a smoke test)")
     b.add_argument("--memory", action="store_true", help="also peak extra memory per method (a process each)")
+    b.add_argument("--real", action="store_true", help="SNR at equal bits on the CV and NLP defaults' real cut tensors")
     b.add_argument("--step", action="store_true", help="step time / step time of none, CV and NLP defaults")
     b.add_argument("--steps", type=int, default=24, help="--step: timed steps per method and round")
     b.add_argument("--rounds", type=int, default=3, help="--step: interleaved rounds (the median is kept)")
@@ -39,6 +40,11 @@ def main(args: argparse.Namespace) -> int:
         from benchmarks import gpu_check
 
         return gpu_check.report(gpu_check.run(dev, args.smoke))
+    if args.real:
+        from benchmarks import real_snr
+
+        real_snr.run()
+        return 0
     if args.step:
         from benchmarks import step
 
