@@ -61,8 +61,7 @@ class Config:
     tag: str = ""  # how a label names the setting (e.g. the one factor changed)
 
     def label(self) -> str:
-        where = f" [{self.tag}]" if self.tag else ""
-        return f"`{self.fwd}`" + (f" / bwd `{self.bwd}`" if self.bwd else "") + where
+        return schema.config_label(self.fwd, self.bwd, setting=self.tag, code=True)
 
     def trained(self, config_json: str, task: str) -> bool:
         """The run's config, resolved with its family's defaults, has this config's setting."""

@@ -109,8 +109,7 @@ def _missing(
         why = " (a collapse claim rests on it)" if need > seeds else ""
         mine = stats.setting_of(json.dumps(cfg))
         changed = ", ".join(f"{k}={v}" for k, v in mine.items() if base_setting.get(k) != v)
-        label = f"`{fwd}`" + (f" / bwd `{bwd}`" if bwd else "") + (f" @ {placement}" if several else "")
-        label += f" [{changed}]" if changed else ""
+        label = schema.config_label(fwd, bwd, placement if several else None, changed, code=True)
         cid = schema.config_id(cfg)
         if summary.empty or cid not in by_id.index:
             out.append(f"{label}: not run")

@@ -32,12 +32,8 @@ def config_colors(summary: pd.DataFrame) -> dict[str, tuple[str, str]]:
 def series_label(r, several_placements: bool) -> str:
     """A legend entry names the setting: the forward spec, the backward when it is not the
     default, the cut when a plot has several."""
-    label = str(r["fwd"])
-    if r["bwd"]:
-        label += f" / bwd {r['bwd']}"
-    if r.get(stats.SETTING_LABEL):
-        label += f" [{r[stats.SETTING_LABEL]}]"
-    return label + (f" @ {r['placement']}" if several_placements else "")
+    return schema.config_label(r["fwd"], r["bwd"], r["placement"] if several_placements else None,
+                               r.get(stats.SETTING_LABEL) or "")  # fmt: skip
 
 
 def plot_points(summary: pd.DataFrame, link: linkmod.Link) -> pd.DataFrame:

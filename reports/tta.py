@@ -136,8 +136,8 @@ def soonest(summary: pd.DataFrame, labels: list[str]) -> str:
             continue
         best = got.loc[got[t].idxmin()]
         ci = "" if pd.isna(best[lo]) else f" [{best[lo]:.2f}, {best[hi]:.2f}]"
-        line = (f"At {lab} `{best['fwd']}`" + (f" / bwd `{best['bwd']}`" if best["bwd"] else "")
-                + f" reaches the target soonest: {best[t]:.0f} s, {best[sp]:.2f}x{ci} against `none`.")  # fmt: skip
+        line = (f"At {lab} {schema.config_label(best['fwd'], best['bwd'], code=True)}"
+                f" reaches the target soonest: {best[t]:.0f} s, {best[sp]:.2f}x{ci} against `none`.")  # fmt: skip
         low = got[[low_bit(r) for _, r in got.iterrows()]]
         fast = low[low[sp] >= SOONER]
         if fast.empty:

@@ -152,6 +152,15 @@ def describe(config: dict) -> dict[str, str]:
     return {"method": spec.method, **{k: "" if said.get(k) is None else str(said[k]) for k in DESCRIBE[1:]}}
 
 
+def config_label(fwd, bwd=None, placement=None, setting: str = "", code: bool = False) -> str:
+    """A config as every line, legend and name writes it: the forward spec, the backward when one
+    is set, the training setting in brackets, the cut after an @ (each only when given); ``code``
+    puts the specs in Markdown backticks."""
+    q = "`" if code else ""
+    text = f"{q}{fwd or 'none'}{q}" + (f" / bwd {q}{bwd}{q}" if bwd else "")
+    return text + (f" [{setting}]" if setting else "") + (f" @ {placement}" if placement else "")
+
+
 def config_params(config: dict) -> dict[str, str]:
     """What a run stores as params: every field as a string, and the whole config as JSON."""
     shown = {k: str(v)[:6000] for k, v in sorted(config.items()) if k != "progress"}
@@ -198,6 +207,7 @@ __all__ = [
     "canonical_spec",
     "check_reported",
     "config_id",
+    "config_label",
     "config_params",
     "default_tracking_uri",
     "describe",

@@ -13,6 +13,8 @@ import time
 
 from ray.tune import Callback
 
+from schema import config_label
+
 from .tracking import TRIAL_ERROR, trial_config
 
 HEARTBEAT_S = 60.0  # without a terminal, the longest silence while trials run
@@ -35,8 +37,7 @@ def fmt_min(seconds: float | None) -> str:
 def label(cfg: dict) -> str:
     """A trial as its line names it: forward spec, the backward one when the config sets it,
     cut and seed (two rows of one space differ in any of these)."""
-    bwd = f" / bwd {cfg['bwd']}" if cfg.get("bwd") else ""
-    return f"{cfg.get('fwd')}{bwd} @ {cfg.get('placement')} seed={cfg.get('seed')}"
+    return f"{config_label(cfg.get('fwd'), cfg.get('bwd'), cfg.get('placement'))} seed={cfg.get('seed')}"
 
 
 class Progress(Callback):

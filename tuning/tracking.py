@@ -222,10 +222,9 @@ def parent_name(cfg: dict) -> str:
     the default, and the cut when it is not the task's (cut and task are also the run's params)."""
     from trainables import default_placement
 
-    bwd = f" / bwd {cfg['bwd']}" if cfg.get("bwd") else ""
     cut = cfg.get("placement")
-    where = f" @ {cut}" if cut and cut != default_placement(cfg.get("task")) else ""
-    return f"{cfg.get('fwd', 'none')}{bwd}{where}"
+    shown = cut if cut != default_placement(cfg.get("task")) else None
+    return schema.config_label(cfg.get("fwd"), cfg.get("bwd"), shown)
 
 
 def trial_config(config: dict) -> dict:
