@@ -53,7 +53,7 @@ def select(args, uri: str):
     rep = table.report(
         uri, args.name, args.metric, links=lk, include_stopped=args.include_stopped, target_gap=args.target_gap
     )
-    s = rep.summary.dropna(subset=[f"{args.metric}_mean"])
+    s = rep.summary.dropna(subset=[cols.mean(args.metric)])
     why = [f"{len(s)} configs with a {args.metric}"]
     if args.max_ratio is not None:
         s = s[s[schema.RATIO] <= args.max_ratio]
@@ -61,7 +61,7 @@ def select(args, uri: str):
     if args.max_bytes is not None:
         s = s[(s[schema.BYTES_FWD] + s[schema.BYTES_BWD]) <= args.max_bytes]
         why.append(f"{len(s)} within --max-bytes {args.max_bytes:g}")
-    col = f"{args.metric}_mean"
+    col = cols.mean(args.metric)
     if lk and not s.empty:
         best = s[col].max() if args.mode == "max" else s[col].min()
         near = (s[col] >= best - args.tolerance) if args.mode == "max" else (s[col] <= best + args.tolerance)

@@ -46,6 +46,23 @@ class Column:
         return self.fmt.format(value)
 
 
+# a config's statistics over its seeds (reports.stats): per metric, and the paired difference
+def mean(metric: str) -> str:
+    """The frame's column of a metric's seed mean."""
+    return f"{metric}_mean"
+
+
+def std(metric: str) -> str:
+    """The frame's column of a metric's seed standard deviation."""
+    return f"{metric}_std"
+
+
+DELTA = Column("delta_mean", "Δ vs the baseline")
+DELTA_LOW = Column("delta_ci_low", "Δ 95% CI low")
+DELTA_HIGH = Column("delta_ci_high", "Δ 95% CI high")
+N_PAIRED = Column("n_paired", "N paired", kind=int, fmt="{}")
+N_ACROSS = Column("n_across", "seed pairs left out", kind=int, fmt="{}")
+
 # costs behind the link model (reports.link)
 COMPUTE_S = Column("compute_s", "compute s", "s")
 COMPRESS_S = Column("compress_s", "compress s", "s", fmt="{:.4f}")
@@ -83,6 +100,13 @@ def per_link_names(frame: pd.DataFrame) -> list[str]:
 
 __all__ = [
     "BYTES_RUN",
+    "DELTA",
+    "DELTA_HIGH",
+    "DELTA_LOW",
+    "N_ACROSS",
+    "N_PAIRED",
+    "mean",
+    "std",
     "COMPRESS_S",
     "COMPUTE_S",
     "EST_BATCH",

@@ -182,5 +182,5 @@ def add_pareto(summary: pd.DataFrame, metric: str) -> pd.DataFrame:
     out["pareto"] = False
     for _, idx in out.groupby("task").groups.items():
         g = out.loc[idx]
-        out.loc[idx, "pareto"] = pareto_mask(wire_bytes(g), g[f"{metric}_mean"].to_numpy(dtype=float), eligible(g))
+        out.loc[idx, "pareto"] = pareto_mask(wire_bytes(g), g[cols.mean(metric)].to_numpy(dtype=float), eligible(g))
     return out

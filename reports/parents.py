@@ -12,16 +12,18 @@ import math
 
 import schema
 
+from . import columns as cols
+
 
 def parent_metrics(row, metric: str) -> dict[str, float]:
     """A summary row as a parent's metrics (NaN left out: one seed has no std, no CI)."""
     values = {
-        schema.seed_stat("mean", metric): row[f"{metric}_mean"],
-        schema.seed_stat("std", metric): row[f"{metric}_std"],
+        schema.seed_stat("mean", metric): row[cols.mean(metric)],
+        schema.seed_stat("std", metric): row[cols.std(metric)],
         schema.N_SEEDS: row["n"],
-        schema.seed_stat("delta", metric): row["delta_mean"],
-        schema.seed_stat("delta_ci_low", metric): row["delta_ci_low"],
-        schema.seed_stat("delta_ci_high", metric): row["delta_ci_high"],
+        schema.seed_stat("delta", metric): row[cols.DELTA.key],
+        schema.seed_stat(cols.DELTA_LOW.key, metric): row[cols.DELTA_LOW.key],
+        schema.seed_stat(cols.DELTA_HIGH.key, metric): row[cols.DELTA_HIGH.key],
     }
     return {k: float(v) for k, v in values.items() if v is not None and not math.isnan(float(v))}
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 import schema
 
+from . import columns as cols
 from . import link as linkmod
 from . import stats
 
@@ -68,12 +69,12 @@ def figure(summary: pd.DataFrame, metric: str, title: str = "", link: linkmod.Li
         color, marker = style[r[schema.TAG_CONFIG_ID]]
         label = series_label(r, several)
         for ax, x in zip(axes, (r["_bits"], r["_bytes"], r["_time"]), strict=True):
-            ax.errorbar(x, r[f"{metric}_mean"], yerr=0 if math.isnan(r[f"{metric}_std"]) else r[f"{metric}_std"],
+            ax.errorbar(x, r[cols.mean(metric)], yerr=0 if math.isnan(r[cols.std(metric)]) else r[cols.std(metric)],
                         fmt=marker, c=color, capsize=3, alpha=0.85, label=label if ax is axes[0] else None)  # fmt: skip
     for ax, x, name in ((axes[1], "_bytes", "Pareto front"), (axes[2], "_time", f"front at {link.label}")):
         ok = linkmod.eligible(s)
-        front = s[linkmod.pareto_mask(s[x].to_numpy(float), s[f"{metric}_mean"].to_numpy(float), ok)].sort_values(x)
-        ax.step(front[x], front[f"{metric}_mean"], where="post", c="k", lw=1, alpha=0.6, label=name)
+        front = s[linkmod.pareto_mask(s[x].to_numpy(float), s[cols.mean(metric)].to_numpy(float), ok)].sort_values(x)
+        ax.step(front[x], front[cols.mean(metric)], where="post", c="k", lw=1, alpha=0.6, label=name)
     axes[0].set_xlabel("bits per value on the wire (32 x ratio)")
     axes[1].set_xlabel("bytes per sample on the wire (fwd + bwd, all cuts, run average)")
     axes[2].set_xlabel(f"est. time per batch at {link.label} (s)")

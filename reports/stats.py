@@ -15,6 +15,7 @@ from scipy import stats
 import compression
 import schema
 
+from . import columns as cols
 from .runs import KEYS
 
 CONFIDENCE = 0.95
@@ -57,32 +58,32 @@ METHOD_ORDER = {m: i for i, m in enumerate(compression.METHODS)}  # the order sp
 def summarize(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One row per (experiment, config): <metric>_mean, <metric>_std (ddof=1; NaN for N=1), n
     (distinct seeds), seeds, the cost columns' means, batch_size and cuts."""
-    cols = [*KEYS, "experiment", f"{metric}_mean", f"{metric}_std", "n", "seeds", *schema.COST, "batch_size", "cuts"]
-    cols += [schema.CONFIG_PARAM, SETTING, SETTING_LABEL]
+    keep = [*KEYS, "experiment", cols.mean(metric), cols.std(metric), "n", "seeds", *schema.COST, "batch_size", "cuts"]
+    keep += [schema.CONFIG_PARAM, SETTING, SETTING_LABEL]
     if df.empty:
-        return pd.DataFrame(columns=cols)
+        return pd.DataFrame(columns=keep)
     g = df.groupby(["experiment", schema.TAG_CONFIG_ID], sort=False)
     out = g[[k for k in KEYS if k != schema.TAG_CONFIG_ID] + ["batch_size", "cuts", schema.CONFIG_PARAM]].first()
-    out[f"{metric}_mean"] = g[metric].mean()
-    out[f"{metric}_std"] = g[metric].std(ddof=1)
+    out[cols.mean(metric)] = g[metric].mean()
+    out[cols.std(metric)] = g[metric].std(ddof=1)
     out["n"] = g["seed"].nunique()
     for c in schema.COST:
         out[c] = g[c].mean()
     clean = schema.CLEAN.get(metric)
     if clean in df.columns:  # the last epoch evaluated without compression (runs before it: NaN)
-        out[f"{clean}_mean"] = (
+        out[cols.mean(clean)] = (
             pd.to_numeric(df[clean], errors="coerce")
             .groupby([df["experiment"], df[schema.TAG_CONFIG_ID]], sort=False)
             .mean()
         )
-        cols.append(f"{clean}_mean")
+        keep.append(cols.mean(clean))
     out["seeds"] = g["seed"].apply(lambda s: ",".join(str(v) for v in sorted(s)))
     out = out.reset_index()
     bits = pd.to_numeric(out["bits"], errors="coerce").fillna(0)
     out = out.assign(_m=out["method"].map(METHOD_ORDER).fillna(9), _b=-bits)
     out = out.sort_values(["experiment", "task", "placement", "_m", "_b", "fwd", "bwd"], kind="stable")
     out = add_setting(out.drop(columns=["_m", "_b"]).reset_index(drop=True))
-    return out[cols]
+    return out[keep]
 
 
 def add_floor(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
@@ -147,10 +148,10 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
     """Adds delta_mean, delta_ci_low, delta_ci_high, n_paired and baseline_id: this config minus
     the baseline of its experiment, task and placement, over the seeds both have."""
     out = summary.copy()
-    for c in ("delta_mean", "delta_ci_low", "delta_ci_high"):
+    for c in (cols.DELTA.key, cols.DELTA_LOW.key, cols.DELTA_HIGH.key):
         out[c] = math.nan
-    out["n_paired"] = 0
-    out["n_across"] = 0  # seed pairs left out: the two runs ran on two machines
+    out[cols.N_PAIRED.key] = 0
+    out[cols.N_ACROSS.key] = 0  # seed pairs left out: the two runs ran on two machines
     out["baseline_id"] = ""
     if out.empty:
         return out
@@ -165,9 +166,9 @@ def paired(summary: pd.DataFrame, df: pd.DataFrame, metric: str, vs: str = "none
             (b["experiment"], b[schema.TAG_CONFIG_ID]),
             pair_across,
         )
-        out.loc[i, ["delta_mean", "delta_ci_low", "delta_ci_high"]] = [d["mean"], d["low"], d["high"]]
-        out.loc[i, "n_paired"] = d["n"]
-        out.loc[i, "n_across"] = d["across"]
+        out.loc[i, [cols.DELTA.key, cols.DELTA_LOW.key, cols.DELTA_HIGH.key]] = [d["mean"], d["low"], d["high"]]
+        out.loc[i, cols.N_PAIRED.key] = d["n"]
+        out.loc[i, cols.N_ACROSS.key] = d["across"]
         out.loc[i, "baseline_id"] = b[schema.TAG_CONFIG_ID]
     return out
 

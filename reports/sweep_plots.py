@@ -12,6 +12,8 @@ import pandas as pd
 
 import schema
 
+from . import columns as cols
+
 SKIP = {"seed", "fwd", "progress", "root", "model_dir", "weights"}  # fwd is what schema.DESCRIBE spells out
 
 
@@ -71,7 +73,7 @@ def parallel_figure(summary: pd.DataFrame, runs: pd.DataFrame, metric: str):
     params = params_table(first.reset_index()).set_index(first.index)
     if params.shape[1] < 1:
         raise PlotRefused("--plot-parallel: no param varies across this sweep's configs")
-    mean = summary.set_index(schema.TAG_CONFIG_ID)[f"{metric}_mean"].reindex(params.index)
+    mean = summary.set_index(schema.TAG_CONFIG_ID)[cols.mean(metric)].reindex(params.index)
     axes = [*params.columns, metric]
     scaled, ticks = pd.DataFrame(index=params.index), {}
     for c in params.columns:

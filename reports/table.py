@@ -58,7 +58,7 @@ def build(
 
 def across_note(summary: pd.DataFrame) -> str:
     """The note on seed pairs the paired Δ of these rows left out (not known to share a machine)."""
-    across = int(summary["n_across"].sum()) if "n_across" in summary else 0
+    across = int(summary[cols.N_ACROSS.key].sum()) if cols.N_ACROSS.key in summary else 0
     if not across:
         return ""
     return (
@@ -90,13 +90,14 @@ def fmt_pm(mean: float, std: float, metric: str) -> str:
 
 def fmt_delta(r, metric: str) -> str:
     """'-1.2 [-3.0, +0.6]' in points (accuracy) or metric units."""
-    if r.get("n_paired", 0) == 0 or math.isnan(r["delta_mean"]):
+    if r.get(cols.N_PAIRED.key, 0) == 0 or math.isnan(r[cols.DELTA.key]):
         return ""
     scale, nd = (100, 1) if metric == schema.VAL_ACC else (1, 3)
-    lo, hi = r["delta_ci_low"], r["delta_ci_high"]
+    lo, hi = r[cols.DELTA_LOW.key], r[cols.DELTA_HIGH.key]
     ci = "" if math.isnan(lo) else f" [{lo * scale:+.{nd}f}, {hi * scale:+.{nd}f}]"
-    on = f" (N={int(r['n_paired'])} paired)" if int(r["n_paired"]) != int(r["n"]) else ""  # mean and Δ: other seeds
-    return f"{r['delta_mean'] * scale:+.{nd}f}{ci}{on}"
+    paired = int(r[cols.N_PAIRED.key])
+    on = f" (N={paired} paired)" if paired != int(r["n"]) else ""  # the mean and Δ rest on other seeds
+    return f"{r[cols.DELTA.key] * scale:+.{nd}f}{ci}{on}"
 
 
 def link_labels(summary: pd.DataFrame) -> list[str]:
@@ -108,7 +109,7 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
     """The human table: setting, metric mean ± std, N, paired Δ with its 95% CI, costs, links."""
     rows = []
     unit = "pts" if metric == schema.VAL_ACC else metric
-    clean = f"{schema.CLEAN.get(metric)}_mean"
+    clean = cols.mean(schema.CLEAN.get(metric))
     has_clean = clean in summary.columns and summary[clean].notna().any()
     settings = stats.SETTING_LABEL in summary.columns and summary[stats.SETTING_LABEL].fillna("").ne("").any()
     for _, r in summary.iterrows():
@@ -121,7 +122,7 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
         if settings:  # rows of several training settings: each compared with its own setting's baseline
             row["setting"] = r[stats.SETTING_LABEL] or "(base)"
         row |= {
-            metric: fmt_pm(r[f"{metric}_mean"], r[f"{metric}_std"], metric),
+            metric: fmt_pm(r[cols.mean(metric)], r[cols.std(metric)], metric),
             "N": int(r["n"]),
             f"Δ vs {vs} {unit} [95% CI]": fmt_delta(r, metric),
             "SNR fwd/bwd dB": f"{r['snr_fwd_db']:.1f} / {r['snr_bwd_db']:.1f}",

@@ -86,7 +86,7 @@ def add_tta(
         base = baseline_of(out, row, vs)
         if base is None:
             continue
-        target = float(base[f"{metric}_mean"]) - gap
+        target = float(base[cols.mean(metric)]) - gap
         mine = per_seed_steps(runs, row["experiment"], row[schema.TAG_CONFIG_ID], metric, target)
         if not mine:
             continue  # no curve logged (runs stored before it)
