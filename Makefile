@@ -44,9 +44,11 @@ demo: setup
 # skipped (in MLflow or in docs/results/runs.csv, so a clean clone resumes too): the target
 # resumes across sittings, and each sweep's runs land in runs.csv when the page is written.
 # Wall times on 2 cores with nothing else running: a CV trial of the default (64 px, one pass
-# over 6000 images) takes ~1.5 min, so collapse (65 trials) ~100 min, beyond-cv ~45, aqsgd-cv
-# ~27, seed-cv ~70; a cv224 trial on the finetune recipe 4-6 min (cv224-uniform ~105);
-# collapse-nlp ~40, beyond-nlp ~55, aqsgd-nlp ~31, seed-nlp ~95 (about 9.5 hours in all).
+# over 6000 images) takes ~1.5 min, so collapse (65 trials) ~100 min, seed-cv ~70; the delta-acting
+# CV setting (2000 images x 3 epochs) ~2 min a trial: beyond-cv ~60, aqsgd-cv ~36, newer-cv ~72;
+# the cause section's legacy 32 px trials ~1 min (72 trials, ~75 min); a cv224 trial on the
+# finetune recipe 4-6 min (cv224-uniform ~105); collapse-nlp ~40, beyond-nlp ~55, aqsgd-nlp ~31,
+# newer-nlp ~70, seed-nlp ~95 (about 13 hours in all).
 results: setup
 	@$(BIN)/python sweep.py results --plan | while read name space seeds; do \
 	  $(BIN)/python sweep.py run --space $$space --seeds $$seeds --name $$name --cpus-per-trial 2 \
