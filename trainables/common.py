@@ -3,12 +3,10 @@ loop (``fit``) that trains them; the step, the meters, the curve and the state a
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import numpy as np
 import torch
 
 import schema
@@ -18,7 +16,7 @@ from schema import CLEAN, CURVE, EPOCH
 from .curve import _evaluator, add_point, eval_points, evaluate_clean
 from .epoch import train_epoch
 from .meter import run_bytes
-from .state import checkpoint, restore
+from .state import checkpoint, restore, untouched_rng
 
 METRIC_KEYS = (  # what every task reports at its last epoch (a task adds its own scores)
     EPOCH,
@@ -52,12 +50,8 @@ def materialize(model: torch.nn.Module, boundaries: list[Boundary], forward: Cal
         return []
     was_training = model.training
     model.eval()
-    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        state = (random.getstate(), np.random.get_state())
+    with torch.no_grad(), untouched_rng():
         forward()
-        random.setstate(state[0])
-        np.random.set_state(state[1])
     model.train(was_training)
     for b in boundaries:
         b.reset_stats()

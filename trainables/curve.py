@@ -4,15 +4,13 @@ its traffic or moving any random stream; and the last epoch evaluated with every
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Callable
-
-import numpy as np
-import torch
 
 import schema
 from compression import Boundary, uncompressed
 from schema import CLEAN
+
+from .state import untouched_rng
 
 EVALS = 8  # a run evaluates about this many times, evenly, unless eval_every says otherwise
 
@@ -43,12 +41,8 @@ def _evaluator(model, evaluate, boundaries, curve: dict, points: set[int], offse
     def on_step(step: int) -> None:
         if offset + step not in points or step == steps_per_epoch:  # the epoch's end: evaluated anyway
             return
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with unmetered(boundaries), torch.random.fork_rng(devices=devices):
-            state = (random.getstate(), np.random.get_state())
+        with unmetered(boundaries), untouched_rng():
             add_point(curve, offset + step, evaluate())
-            random.setstate(state[0])
-            np.random.set_state(state[1])
         model.train()
 
     return on_step

@@ -3,6 +3,7 @@ scheduler, every random stream (the trial's checkpoint)."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 
 import numpy as np
@@ -62,3 +63,17 @@ def restore(saved: dict, model, boundaries, optimizer, scheduler, gen, runtime) 
     if runtime is not None and runtime.scaler is not None and saved.get("scaler"):
         runtime.scaler.load_state_dict(saved["scaler"])
     return saved[EPOCH] + 1, saved["metrics"]
+
+
+@contextlib.contextmanager
+def untouched_rng():
+    """Within: anything may draw random numbers (an evaluation, a sample forward); after, every
+    stream (torch, CUDA, numpy, Python) is as it was, so training is the same whatever ran here."""
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        state = (random.getstate(), np.random.get_state())
+        try:
+            yield
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
