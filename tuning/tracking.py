@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from ray.tune import Callback
+from ray.tune.result import SHOULD_CHECKPOINT
 
 import schema
 from schema.store import client, experiment_id
@@ -46,6 +47,7 @@ class MlflowTrialLogger(Callback):
         self._parents: dict[str, str] = {}  # config_id -> parent run id
         self._logged_facts: set[str] = set()
         self._curve_logged: dict[str, int] = {}  # run id -> last global step logged as history
+        self._pending: dict[str, list] = {}  # trial id -> (result, ms) whose checkpoint Tune has not yet saved
         self._client = None
         self._exp_id = None
 
@@ -58,6 +60,7 @@ class MlflowTrialLogger(Callback):
         self.__dict__.setdefault("after_trial", None)
         self._logged_facts = set()
         self._curve_logged = {}
+        self._pending = {}
         self._parents = {}
         self._client = None
         self._exp_id = None
@@ -148,12 +151,33 @@ class MlflowTrialLogger(Callback):
         self.run_for(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
+        """An epoch that carries a checkpoint is logged once Tune has saved that checkpoint
+        (``on_checkpoint``): Tune calls this hook before the save, and a worker lost in between
+        restores the checkpoint before, so logging now would log that epoch twice."""
+        self.run_for(trial)
+        if TRIAL_ERROR in result:
+            return  # the failure's placeholder result: on_trial_complete records it
+        entry = (dict(result), int(time.time() * 1000))
+        if result.get(SHOULD_CHECKPOINT):
+            self._pending.setdefault(trial.trial_id, []).append(entry)
+        else:
+            self._flush(trial)
+            self._log_result(trial, *entry)
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self._flush(trial)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self._pending.pop(trial.trial_id, None)  # redone from the last saved checkpoint
+
+    def _flush(self, trial) -> None:
+        for entry in self._pending.pop(trial.trial_id, []):
+            self._log_result(trial, *entry)
+
+    def _log_result(self, trial, result: dict, ts: int) -> None:
         from mlflow.entities import Metric
 
         run_id = self.run_for(trial)
-        if TRIAL_ERROR in result:
-            return  # the failure's placeholder result: on_trial_complete records it
-        ts = int(time.time() * 1000)
         step = int(result.get(schema.EPOCH, result.get("training_iteration", 0)))
         metrics = [
             Metric(k, float(v), ts, step)
@@ -188,6 +212,7 @@ class MlflowTrialLogger(Callback):
         configured epochs is tagged stopped_early, and reports leave it out of the means."""
         from mlflow.entities import RunTag
 
+        self._flush(trial)  # the trial ended: its last epochs will not be redone
         run_id = self.run_for(trial)
         last = trial.last_result or {}
         if TRIAL_ERROR in last:
@@ -207,6 +232,7 @@ class MlflowTrialLogger(Callback):
         self._after()
 
     def on_trial_error(self, iteration, trials, trial, **info):
+        self._flush(trial)  # failed for good (a retry is on_trial_recover): what it trained stays
         run_id = self.run_for(trial)
         err = ""
         if getattr(trial, "error_file", None) and Path(trial.error_file).is_file():
