@@ -38,27 +38,39 @@ def free_ports(n: int) -> list[int]:
 
 
 def run_pipeline(
-    config: dict, steps: list[int], between=None, host: str = "127.0.0.1", delays: list[float] | None = None
+    config: dict,
+    steps: list[int],
+    between=None,
+    host: str = "127.0.0.1",
+    delays: list[float] | None = None,
+    schedule: str = "gpipe",
+    microbatches: int = 1,
+    threads: int = 0,
+    hosts: list[str] | None = None,
+    wrap: list[list[str]] | None = None,
 ) -> dict:
-    """One process per stage on this host; phases of ``steps[i]`` steps, ``between(i)`` called
-    before phase i (the shaping). Returns rank 0's step times and every stage's bytes per phase,
-    and the last stage's losses."""
+    """One process per stage; phases of ``steps[i]`` steps, ``between(i)`` called before phase i
+    (the shaping). Stage r listens on ``hosts[r]`` (default: all on ``host``) and runs under the
+    command prefix ``wrap[r]`` (e.g. ``ip netns exec A``). Returns rank 0's step times, every
+    stage's bytes and busy seconds per phase, and the last stage's losses."""
     from trainables import family, placement
 
     fam = family(config["task"])
     stages = len(placement.terms(fam.resolve(config)["placement"])) + 1
+    hosts = hosts or [host] * stages
     ports = free_ports(stages)
-    cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stages", str(stages), "--config", json.dumps(config)]
+    cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stages", str(stages), "--config", json.dumps(config),
+           "--schedule", schedule, "--microbatches", str(microbatches), "--threads", str(threads)]  # fmt: skip
     procs = []
     for r in reversed(range(stages)):  # the listeners first
-        args = [*cmd, "--rank", str(r)]
+        args = [*(wrap[r] if wrap else []), *cmd, "--rank", str(r)]
         if r > 0:
-            args += ["--listen", f"{host}:{ports[r]}"]
+            args += ["--listen", f"{hosts[r]}:{ports[r]}"]
         if r < stages - 1:
-            args += ["--connect", f"{host}:{ports[r + 1]}"]
+            args += ["--connect", f"{hosts[r + 1]}:{ports[r + 1]}"]
         procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
     procs.reverse()
-    first, out = procs[0], {"step_s": [], "bytes": [], "losses": []}
+    first, out = procs[0], {"step_s": [], "bytes": [], "busy_s": [], "losses": []}
     try:
         for i, n in enumerate(steps):
             if between is not None:
@@ -69,12 +81,14 @@ def run_pipeline(
             line = json.loads(first.stdout.readline())
             out["step_s"].append(line["step_s"])
             out["bytes"].append(line["bytes"])
+            out["busy_s"].append([line["busy_s"] / max(n, 1)])
         first.stdin.write("quit\n")
         first.stdin.close()
         for p in procs[1:]:
             rec = json.loads(p.stdout.readline())
             for i, ph in enumerate(rec["phases"][: len(steps)]):
                 out["bytes"][i] += ph["bytes"]
+                out["busy_s"][i].append(ph["busy_s"] / max(ph["steps"], 1))
             if rec["losses"] and rec["losses"][-1] is not None:
                 out["losses"] = rec["losses"]
     finally:
@@ -88,10 +102,12 @@ def run_pipeline(
     return out
 
 
-def simulate(config: dict, n: int) -> list[float]:
-    """The one-process run of the same config: the losses of its first n steps (Boundary)."""
+def simulate(config: dict, n: int, microbatches: int = 1) -> list[float]:
+    """The one-process run of the same config (Boundary): the losses of its first n steps, each
+    step M micro-batches whose gradients accumulate (each loss divided by M) before one
+    optimizer step, as the pipeline runs them."""
+    from benchmarks.pipeline import split
     from trainables import family
-    from trainables.epoch import train_step
 
     loop = family(config["task"]).loop(config)
     losses, data = [], loop.batches()
@@ -101,7 +117,17 @@ def simulate(config: dict, n: int) -> list[float]:
         except StopIteration:
             data = loop.batches()
             continue
-        losses.append(train_step(loop.loss_fn, x, y, ids, loop.optimizer, loop.scheduler, loop.boundaries))
+        loop.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for xs, ys, ids_mb in zip(*(split(v, microbatches) for v in (x, y, ids)), strict=True):
+            for b in loop.boundaries:
+                b.set_batch_ids(ids_mb)
+            loss = loop.loss_fn(xs, ys) / microbatches
+            loss.backward()
+            total += float(loss.detach())
+        loop.optimizer.step()
+        loop.scheduler.step()
+        losses.append(total)
     return losses
 
 

@@ -12,18 +12,68 @@ def fm_root(tmp_path_factory):
     return write_fashion_mnist(tmp_path_factory.mktemp("fm"))
 
 
-@pytest.mark.parametrize("fwd", ["none", "uniform:b=8", "delta:b=3"])
-def test_three_stages_over_loopback_reach_the_simulations_loss(fm_root, fwd, monkeypatch):
+@pytest.mark.parametrize(
+    "fwd, placement, schedule, m",
+    [
+        ("none", "first:1,last:1", "gpipe", 2),
+        ("uniform:b=8", "first:2", "1f1b", 4),
+        ("delta:b=3", "first:1,last:1", "1f1b", 2),
+    ],
+)
+def test_micro_batched_stages_over_loopback_reach_the_gradient_accumulation_loss(fm_root, fwd, placement, schedule, m,
+                                                                                 monkeypatch):  # fmt: skip
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     cfg = {"task": "fashion_mnist", "root": str(fm_root), "model": "mobilenet_v2", "recipe": "finetune",
-           "placement": "first:1,last:1", "fwd": fwd, "epochs": 2, "seed": 3, "limit_train": 64,
+           "placement": placement, "fwd": fwd, "epochs": 2, "seed": 3, "limit_train": 64,
            "limit_val": 32, "batch_size": 16}  # fmt: skip
-    sim = link_check.simulate(cfg, 6)  # 4 steps an epoch: AQ-SGD's second epoch sends deltas
-    out = link_check.run_pipeline(cfg, [3, 3])
+    sim = link_check.simulate(cfg, 6, m)  # 4 steps an epoch: AQ-SGD's second epoch sends deltas
+    out = link_check.run_pipeline(cfg, [3, 3], schedule=schedule, microbatches=m, threads=1)
     assert len(out["losses"]) == 6
     for a, b in zip(out["losses"], sim, strict=True):
-        assert a == pytest.approx(b, rel=1e-5)
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
     assert out["bytes"][0] > 0 and (fwd != "delta:b=3" or out["bytes"][1] < out["bytes"][0])
+    assert len(out["busy_s"][0]) == len(placement.split(",")) + 1 and min(out["busy_s"][1]) > 0
+
+
+def test_schedules_run_each_micro_batch_forward_then_backward_in_order():
+    from benchmarks.pipeline import schedule
+
+    assert schedule("gpipe", 0, 2, 3) == [("F", 0), ("F", 1), ("F", 2), ("B", 0), ("B", 1), ("B", 2)]
+    assert schedule("1f1b", 0, 3, 4) == [("F", 0), ("F", 1), ("F", 2), ("B", 0), ("F", 3), ("B", 1), ("B", 2),
+                                         ("B", 3)]  # fmt: skip
+    assert schedule("1f1b", 2, 3, 4) == [("F", 0), ("B", 0), ("F", 1), ("B", 1), ("F", 2), ("B", 2), ("F", 3),
+                                         ("B", 3)]  # fmt: skip
+    assert schedule("1f1b", 0, 4, 2) == [("F", 0), ("F", 1), ("B", 0), ("B", 1)]  # fewer micro-batches than stages
+
+
+def test_a_later_stage_computes_none_of_the_layers_before_its_cut():
+    import torch
+    from torch import nn
+
+    from benchmarks.pipeline import Prefix
+
+    class Counted(nn.Linear):
+        def forward(self, x):
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(Counted(4, 4), nn.ReLU(), Counted(4, 4), nn.Sequential(Counted(4, 3)))
+    prefix, received, n = Prefix(model), torch.randn(5, 4), [5]
+
+    def cut(module, inputs, output):  # the input cut after model[1]: the received activation
+        if not prefix.learnt:
+            prefix.at_cut()
+        return received[: n[0]]
+
+    model[1].register_forward_hook(cut)
+    first = model(torch.randn(5, 4))
+    prefix.install()
+    n[0] = 3
+    again = model(torch.randn(3, 4))  # another batch size: the stubs' values never reach the output
+    assert model[0].calls == 1 and model[2].calls == 2 and model[3][0].calls == 2
+    assert torch.equal(again, model[3](model[2](received[:3])))
+    assert torch.equal(first, model[3](model[2](received)))
 
 
 def test_link_check_says_what_is_missing(monkeypatch):
