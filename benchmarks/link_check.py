@@ -1,14 +1,24 @@
 """sweep.py link-check: the link model against a real shaped link.
 
 For each method, the CV and NLP defaults run as a real pipeline (``benchmarks.pipeline``: one
-process per stage over TCP) inside a network namespace this command creates (``unshare --net``;
-loopback at MTU 1500, ``tcp_slow_start_after_idle`` off). A phase without shaping measures the
-pipeline's own step time and its bytes; then, per link, Linux traffic control shapes loopback
-(``tc``: tbf at the rate, netem at the one-way delay) and a phase measures the step time again.
-The estimate for a link is the unshaped step time + the same run's bytes at the link's rate +
-2 x delay x cuts (each cut crossed once each way per step), the link model of ``reports.link``
-with the pipeline's own compute. ``measured_over_estimated`` = measured / estimated;
-``goodput_mbit`` is what a bulk TCP transfer gets through the shaped loopback (``benchmarks.netshape``).
+process per stage over TCP). The stages sit either on the loopback of a network namespace this
+command creates (``unshare --net``) or, with ``--netns``, in a namespace each, consecutive ones
+joined by a veth pair (``benchmarks.netshape``); Linux traffic control shapes every link (tbf at
+the rate, netem at the one-way delay where the kernel has it, else the senders add the delay).
+
+Two ways to time it:
+
+- serial (default; one batch at a time, nothing overlapped): unshaped steps and steps at each
+  link interleaved (a busy machine slows them alike); the estimate for a link is the unshaped
+  step time + the same run's bytes at the rate + 2 x delay x cuts, the serial model of
+  ``reports.link``; ``measured_over_estimated`` = measured / estimated.
+- ``--schedule gpipe|1f1b --microbatches M``: windows of ``--steps`` steps until three in a row
+  have medians within 1% of each other (steady), unshaped and then at each link; the estimate
+  is ``reports.link.pipeline_s`` from each stage's measured busy seconds per micro-batch and
+  each cut's bytes per micro-batch in each direction, beside the serial and overlapped bounds
+  of the same pipeline (``reports.link.pipeline_bounds``).
+
+``goodput_mbit`` is what a bulk TCP transfer gets through the shaped link.
 """
 
 from __future__ import annotations
@@ -20,11 +30,13 @@ import statistics
 import subprocess
 import sys
 
-from .netshape import goodput_mbit, missing_tools, prepare_namespace, shape
+from .netshape import Loopback, VethChain, missing_tools, shape
 
 METHODS = ("none", "uniform:b=8", "sortquant:b=2,s=2", "topk:r=0.2", "delta:b=3")
+SCHEDULE_METHODS = ("none", "uniform:b=8", "topk:r=0.2", "delta:b=3", "fp8:fmt=e4m3", "hadamard:b=4", "lowrank:r=8")
 INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
 MEASURED_OVER_ESTIMATED = "measured_over_estimated"  # the JSON field: measured / serial estimate
+STEADY_WINDOWS, STEADY_SPREAD = 3, 0.01  # steady: three windows whose medians agree within 1%
 
 
 def free_ports(n: int) -> list[int]:
@@ -37,68 +49,85 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def run_pipeline(
-    config: dict,
-    steps: list[int],
-    between=None,
-    host: str = "127.0.0.1",
-    delays: list[float] | None = None,
-    schedule: str = "gpipe",
-    microbatches: int = 1,
-    threads: int = 0,
-    hosts: list[str] | None = None,
-    wrap: list[list[str]] | None = None,
-) -> dict:
-    """One process per stage; phases of ``steps[i]`` steps, ``between(i)`` called before phase i
-    (the shaping). Stage r listens on ``hosts[r]`` (default: all on ``host``) and runs under the
-    command prefix ``wrap[r]`` (e.g. ``ip netns exec A``). Returns rank 0's step times, every
-    stage's bytes and busy seconds per phase, and the last stage's losses."""
+def stage_count(config: dict) -> int:
     from trainables import family, placement
 
-    fam = family(config["task"])
-    stages = len(placement.terms(fam.resolve(config)["placement"])) + 1
-    hosts = hosts or [host] * stages
-    ports = free_ports(stages)
-    cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stages", str(stages), "--config", json.dumps(config),
-           "--schedule", schedule, "--microbatches", str(microbatches), "--threads", str(threads)]  # fmt: skip
-    procs = []
-    for r in reversed(range(stages)):  # the listeners first
-        args = [*(wrap[r] if wrap else []), *cmd, "--rank", str(r)]
-        if r > 0:
-            args += ["--listen", f"{hosts[r]}:{ports[r]}"]
-        if r < stages - 1:
-            args += ["--connect", f"{hosts[r + 1]}:{ports[r + 1]}"]
-        procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
-    procs.reverse()
-    first, out = procs[0], {"step_s": [], "bytes": [], "busy_s": [], "losses": []}
+    return len(placement.terms(family(config["task"]).resolve(config)["placement"])) + 1
+
+
+class Pipeline:
+    """The stage processes of one run: ``phase(n, delay)`` runs n steps and returns stage 0's
+    record; ``close()`` ends the run and returns the later stages' records (per phase)."""
+
+    def __init__(self, config: dict, schedule: str = "gpipe", microbatches: int = 1, threads: int = 0,
+                 hosts: list[str] | None = None, wrap: list[list[str]] | None = None):  # fmt: skip
+        stages = stage_count(config)
+        hosts = hosts or ["127.0.0.1"] * stages
+        ports = free_ports(stages)
+        cmd = [sys.executable, "-m", "benchmarks.pipeline", "--stages", str(stages), "--config", json.dumps(config),
+               "--schedule", schedule, "--microbatches", str(microbatches), "--threads", str(threads)]  # fmt: skip
+        self.procs = []
+        for r in reversed(range(stages)):  # the listeners first
+            args = [*(wrap[r] if wrap else []), *cmd, "--rank", str(r)]
+            if r > 0:
+                args += ["--listen", f"{hosts[r]}:{ports[r]}"]
+            if r < stages - 1:
+                args += ["--connect", f"{hosts[r + 1]}:{ports[r + 1]}"]
+            self.procs.append(subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        self.procs.reverse()
+
+    def phase(self, n: int, delay: float = 0.0) -> dict:
+        first = self.procs[0]
+        first.stdin.write(f"run {n} {delay}\n")
+        first.stdin.flush()
+        line = first.stdout.readline()
+        if not line:
+            self.close()
+        return json.loads(line)
+
+    def close(self) -> list[dict]:
+        first, records = self.procs[0], []
+        try:
+            if first.poll() is None:
+                first.stdin.write("quit\n")
+                first.stdin.close()
+            for p in self.procs[1:]:
+                line = p.stdout.readline()
+                if line:
+                    records.append(json.loads(line))
+        finally:
+            for p in self.procs:
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if any(p.returncode for p in self.procs):
+            raise RuntimeError(f"a pipeline stage failed (exit codes {[p.returncode for p in self.procs]})")
+        return records
+
+
+def run_pipeline(config: dict, steps: list[int], between=None, delays: list[float] | None = None, **kw) -> dict:
+    """Phases of ``steps[i]`` steps, ``between(i)`` called before phase i (the shaping); keywords
+    as ``Pipeline``'s. Returns rank 0's step times, every stage's bytes and busy seconds per step
+    per phase, and the last stage's losses."""
+    pipe = Pipeline(config, **kw)
+    out = {"step_s": [], "bytes": [], "busy_s": [], "losses": []}
     try:
         for i, n in enumerate(steps):
             if between is not None:
                 between(i)
-            delay = delays[i] if delays else 0.0
-            first.stdin.write(f"run {n} {delay}\n")
-            first.stdin.flush()
-            line = json.loads(first.stdout.readline())
+            line = pipe.phase(n, delays[i] if delays else 0.0)
             out["step_s"].append(line["step_s"])
             out["bytes"].append(line["bytes"])
             out["busy_s"].append([line["busy_s"] / max(n, 1)])
-        first.stdin.write("quit\n")
-        first.stdin.close()
-        for p in procs[1:]:
-            rec = json.loads(p.stdout.readline())
-            for i, ph in enumerate(rec["phases"][: len(steps)]):
-                out["bytes"][i] += ph["bytes"]
-                out["busy_s"][i].append(ph["busy_s"] / max(ph["steps"], 1))
-            if rec["losses"] and rec["losses"][-1] is not None:
-                out["losses"] = rec["losses"]
     finally:
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    if any(p.returncode for p in procs):
-        raise RuntimeError(f"a pipeline stage failed (exit codes {[p.returncode for p in procs]})")
+        records = pipe.close()
+    for rec in records:
+        for i, ph in enumerate(rec["phases"][: len(steps)]):
+            out["bytes"][i] += ph["bytes"]
+            out["busy_s"][i].append(ph["busy_s"] / max(ph["steps"], 1))
+        if rec["losses"] and rec["losses"][-1] is not None:
+            out["losses"] = rec["losses"]
     return out
 
 
@@ -131,19 +160,19 @@ def simulate(config: dict, n: int, microbatches: int = 1) -> list[float]:
     return losses
 
 
-def check_method(config: dict, links: list, steps: int, netem: bool = True) -> list[dict]:
-    """One method: two warm-up steps, then ``steps`` rounds of one unshaped step and one step
-    per link, interleaved (a busy machine slows all of them alike); a row per link. Without
-    netem the senders add each link's delay before every message (one-way latency per crossing)."""
-    from trainables import family, placement
-
-    cuts = len(placement.terms(family(config["task"]).resolve(config)["placement"]))
+def check_method(config: dict, links: list, steps: int, netem: bool = True, topo=None) -> list[dict]:
+    """Serial (one batch at a time): two warm-up steps, then ``steps`` rounds of one unshaped
+    step and one step per link, interleaved (a busy machine slows all of them alike); a row per
+    link. Without netem the senders add each link's delay before every message."""
+    cuts = stage_count(config) - 1
     order = [None, *links]  # one round
     plan = [2] + [1] * (steps * len(order))
     at = [None] + [order[i % len(order)] for i in range(steps * len(order))]
     delays = [0.0 if (lk is None or netem) else lk.latency_s for lk in at]
-    out = run_pipeline(config, plan, between=lambda i: shape(at[i]), delays=delays)
-    shape(None)
+    reshape = topo.shape if topo is not None else shape
+    where = {"hosts": topo.hosts, "wrap": topo.wrap} if topo is not None else {}
+    out = run_pipeline(config, plan, between=lambda i: reshape(at[i]), delays=delays, **where)
+    reshape(None)
     times = {k: [t for i, t in enumerate(out["step_s"]) if i > 0 and at[i] is k][:steps] for k in order}
     sent = {k: [b for i, b in enumerate(out["bytes"]) if i > 0 and at[i] is k] for k in order}
     base = statistics.median(x for ts in times[None] for x in ts)
@@ -172,9 +201,79 @@ def between(r: dict) -> bool:
     return 0.9 * r["estimated_overlap_s"] <= r["measured_s"] <= 1.1 * r["estimated_s"]
 
 
-def default_configs(families: list[str], steps: int) -> dict[str, dict]:
+def steady(windows: list[list[float]]) -> bool:
+    """The last three windows' median step times agree within 1% (max / min)."""
+    if len(windows) < STEADY_WINDOWS:
+        return False
+    meds = [statistics.median(w) for w in windows[-STEADY_WINDOWS:]]
+    return max(meds) / min(meds) - 1 <= STEADY_SPREAD
+
+
+def until_steady(pipe: Pipeline, window: int, max_windows: int, delay: float) -> tuple[list[dict], str]:
+    """Windows of ``window`` steps until steady or ``max_windows``: stage 0's records and why it stopped."""
+    recs: list[dict] = []
+    while len(recs) < max_windows:
+        recs.append(pipe.phase(window, delay))
+        if steady([r["step_s"] for r in recs]):
+            return recs, "steady"
+    meds = ", ".join(f"{statistics.median(r['step_s']):.3f}" for r in recs[-STEADY_WINDOWS:])
+    return recs, f"not steady after {len(recs)} windows (last medians {meds} s)"
+
+
+def check_schedule(config: dict, links: list, topo, schedule: str, m: int, window: int, max_windows: int,
+                   netem: bool) -> list[dict]:  # fmt: skip
+    """Micro-batched: the steady step unshaped and at each link; a row per link."""
+    from reports import link as model
+
+    stages = stage_count(config)
+    pipe = Pipeline(config, schedule, m, threads=1, hosts=topo.hosts, wrap=topo.wrap)
+    phases: list[tuple] = []  # (link, stage 0's record) per phase, in order
+    try:
+        topo.shape(None)
+        pipe.phase(2)  # warm-up: each stage learns its prefix, kernels compile
+        phases.append(("warm-up", None))
+        for link in [None, *links]:
+            topo.shape(link)
+            recs, why = until_steady(pipe, window, max_windows, 0.0 if (link is None or netem) else link.latency_s)
+            phases += [(link, r, why) for r in recs]
+        topo.shape(None)
+    finally:
+        later = pipe.close()
+    per: dict = {}
+    for i, (link, *rest) in enumerate(phases):
+        if link == "warm-up":
+            continue
+        rec, why = rest
+        stage_recs = [rec, *(lr["phases"][i] for lr in later)]
+        d = per.setdefault(link, {"why": why, "windows": [], "busy": [], "fwd": [], "bwd": []})
+        d["windows"].append(rec["step_s"])
+        d["busy"].append([s["busy_s"] / max(s["steps"], 1) / m for s in stage_recs])
+        d["fwd"].append([s["bytes_fwd"] / max(s["steps"], 1) / m for s in stage_recs[:-1]])
+        d["bwd"].append([s["bytes_bwd"] / max(s["steps"], 1) / m for s in stage_recs[1:]])
+    last = {k: v["windows"][-STEADY_WINDOWS:] for k, v in per.items()}
+    base = per[None]
+    stage_s = [statistics.median(b[r] for b in base["busy"][-STEADY_WINDOWS:]) for r in range(stages)]
+    rows = []
+    for link in links:
+        d = per[link]
+        fwd = [statistics.mean(f[j] for f in d["fwd"]) for j in range(stages - 1)]
+        bwd = [statistics.mean(b[j] for b in d["bwd"]) for j in range(stages - 1)]
+        wf, wb = [model.wire_time(b, link) for b in fwd], [model.wire_time(b, link) for b in bwd]
+        est = model.pipeline_s(stage_s, wf, wb, link, m)
+        serial, overlap = model.pipeline_bounds(stage_s, wf, wb, link, m)
+        measured = statistics.median(statistics.median(w) for w in last[link])
+        rows.append({"method": config["fwd"], "link": link.label, "schedule": schedule, "microbatches": m,
+                     "measured_s": measured, "estimated_1f1b_s": est, "measured_over_1f1b": measured / est,
+                     "serial_s": serial, "overlapped_s": overlap, "within_bounds": overlap <= measured <= serial,
+                     "unshaped_s": statistics.median(statistics.median(w) for w in last[None]),
+                     "stage_s": stage_s, "bytes_per_step": m * (sum(fwd) + sum(bwd)), "steady": d["why"],
+                     "steady_unshaped": base["why"]})  # fmt: skip
+    return rows
+
+
+def default_configs(families: list[str], steps: int, placement: str | None = None) -> dict[str, dict]:
     """The CV and NLP defaults of the results (their tasks' sweep training), with enough
-    training examples for the phases."""
+    training examples for the phases (the data cycle when a run needs more)."""
     import trainables
 
     task = {"cv": "fashion_mnist", "nlp": "rotten_tomatoes"}
@@ -183,7 +282,9 @@ def default_configs(families: list[str], steps: int) -> dict[str, dict]:
         t = trainables.task(task[fam])
         cfg = {**t.training, "task": t.name, "seed": 0, "epochs": 50, "limit_val": 32}
         batch = int(cfg.get("batch_size") or trainables.family(t.name).DEFAULTS["batch_size"])
-        cfg["limit_train"] = batch * (2 + 3 * steps + 4)
+        cfg["batch_size"], cfg["limit_train"] = batch, batch * (2 + 3 * steps + 4)
+        if placement:
+            cfg["placement"] = placement
         out[fam] = cfg
     return out
 
@@ -201,28 +302,76 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(links: list, methods: list[str], families: list[str], steps: int) -> list[dict]:
+def schedule_table(rows: list[dict]) -> str:
+    head = ("| family | method | link | schedule, M | measured s | 1F1B estimate s | measured / estimate | "
+            "overlapped s | serial s | unshaped s | stage s per micro-batch | bytes/step | goodput Mbit/s | steady |")
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        lines.append(
+            f"| {r['family']} | {r['method']} | {r['link']} | {r['schedule']}, {r['microbatches']} | "
+            f"{r['measured_s']:.3f} | {r['estimated_1f1b_s']:.3f} | {r['measured_over_1f1b']:.2f} | "
+            f"{r['overlapped_s']:.3f} | {r['serial_s']:.3f} | {r['unshaped_s']:.3f} | "
+            f"{' / '.join(f'{s:.4f}' for s in r['stage_s'])} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} | "
+            f"{r['steady']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run(links: list, methods: list[str], families: list[str], steps: int, opts: dict) -> list[dict]:
     """Inside the namespace: every (family, method, link) row, with the link's goodput."""
-    prepare_namespace()
-    goodput, netem = {}, True
-    for link in links:
-        netem &= shape(link)
-        goodput[link.label] = goodput_mbit(min(64 << 20, int(link.bits_per_s / 8 * 1.5)))
-    shape(None)
-    if not netem:
-        print("link-check: this kernel has no netem qdisc (sch_netem): tc shapes the rate, and each "
-              "stage sleeps the link's delay before every message it sends", file=sys.stderr)  # fmt: skip
-    rows = []
-    for fam, cfg in default_configs(families, steps).items():
-        for m in methods:
-            for r in check_method({**cfg, "fwd": m}, links, steps, netem):
-                rows.append({"family": fam, **r, "goodput_mbit": goodput[r["link"]]})
-                print(f"  {fam} {m} @ {r['link']}: ratio {r[MEASURED_OVER_ESTIMATED]:.2f}", file=sys.stderr, flush=True)
+    configs = default_configs(families, steps, opts.get("placement"))
+    stages = {stage_count(c) for c in configs.values()}
+    netns = opts.get("netns", 0)
+    topo = VethChain(netns) if netns else Loopback(max(stages))
+    try:
+        goodput, netem = {}, True
+        for link in links:
+            netem &= topo.shape(link)
+            goodput[link.label] = topo.goodput()
+        topo.shape(None)
+        if not netem:
+            print("link-check: this kernel has no netem qdisc (sch_netem): tc shapes the rate, and each "
+                  "stage's sender delays every message by the link's delay", file=sys.stderr)  # fmt: skip
+        rows = []
+        for fam, cfg in configs.items():
+            for m in methods:
+                if opts.get("schedule"):
+                    got = check_schedule({**cfg, "fwd": m}, links, topo, opts["schedule"], opts["microbatches"],
+                                         steps, opts["windows"], netem)  # fmt: skip
+                    key = "measured_over_1f1b"
+                else:
+                    got, key = check_method({**cfg, "fwd": m}, links, steps, netem, topo), MEASURED_OVER_ESTIMATED
+                for r in got:
+                    rows.append({"family": fam, **r, "goodput_mbit": goodput[r["link"]]})
+                    print(f"  {fam} {m} @ {r['link']}: ratio {r[key]:.2f}", file=sys.stderr, flush=True)
+    finally:
+        topo.close()
     return rows
 
 
-def main(argv: list[str], links: list, methods: list[str], families: list[str], steps: int, fmt: str) -> int:
-    """Re-runs itself in a new network namespace (as root), then prints the table or JSON."""
+def record(rows: list[dict], path: str, families: list[str], steps: int, placement: str | None) -> None:
+    """The rows as records ``report --measured`` reads: with the run's task and config, the date,
+    the commit and the host."""
+    import datetime
+    import hashlib
+    from pathlib import Path
+
+    from schema import REPO
+
+    configs = default_configs(families, steps, placement)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    where = {"date": datetime.date.today().isoformat(), "commit": commit.stdout.strip(),
+             "host": hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]}  # fmt: skip
+    out = [{**r, "task": configs[r["family"]]["task"], "config": configs[r["family"]], **where} for r in rows]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(out, indent=1) + "\n")
+
+
+def main(argv: list[str], links: list, methods: list[str], families: list[str], steps: int, fmt: str,
+         opts: dict | None = None) -> int:  # fmt: skip
+    """Re-runs itself in a new network namespace (as root; with --netns, in the host's, where it
+    makes one namespace per stage), then prints the table or JSON."""
+    opts = opts or {}
     if os.environ.get(INSIDE) != "1":
         why = missing_tools()
         if why:
@@ -230,12 +379,26 @@ def main(argv: list[str], links: list, methods: list[str], families: list[str], 
             return 2
         from schema import REPO
 
-        cmd = ["unshare", "--net", "--", sys.executable, str(REPO / "sweep.py"), "link-check", *argv]
+        cmd = [sys.executable, str(REPO / "sweep.py"), "link-check", *argv]
+        if not opts.get("netns"):
+            cmd = ["unshare", "--net", "--", *cmd]
         return subprocess.run(cmd, env={**os.environ, INSIDE: "1"}).returncode
-    rows = run(links, methods, families, steps)
-    print(json.dumps(rows, indent=1) if fmt == "json" else table(rows), end="" if fmt != "json" else "\n")
+    rows = run(links, methods, families, steps, opts)
+    if opts.get("record"):
+        record(rows, opts["record"], families, steps, opts.get("placement"))
+    if fmt == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    if opts.get("schedule"):
+        print(schedule_table(rows), end="")
+        off = [r for r in rows if abs(r["measured_over_1f1b"] - 1) > 0.10]
+        outside = [r for r in rows if not r["within_bounds"]]
+        print(f"{len(rows) - len(off)} of {len(rows)} within ±10% of the 1F1B estimate; "
+              f"{len(rows) - len(outside)} of {len(rows)} between the overlapped and the serial bound")  # fmt: skip
+        return 0
+    print(table(rows), end="")
     off = [r for r in rows if abs(r[MEASURED_OVER_ESTIMATED] - 1) > 0.10]
-    if off and fmt != "json":
+    if off:
         print(f"{len(off)} of {len(rows)} ratios outside ±10%: " + ", ".join(
             f"{r['family']} {r['method']} @ {r['link']} ({r[MEASURED_OVER_ESTIMATED]:.2f})" for r in off))  # fmt: skip
         inside = sum(between(r) for r in off)

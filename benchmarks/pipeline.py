@@ -233,7 +233,7 @@ class Stage:
         self.rank, self.stages, self.last, self.loop = rank, stages, rank == stages - 1, loop
         self.prev, self.next, self.m, self.kind = prev, nxt, m, kind
         self.order = schedule(kind, rank, stages, m)
-        self.sent, self.busy = 0, 0.0
+        self.sent_fwd, self.sent_bwd, self.busy = 0, 0, 0.0  # bytes: output cut's acts, input's grads
         self.ids = None
         self.mb: dict[int, dict] = {}  # micro-batch -> out_act, in_act, loss, kept positions
         self.cur: dict = {}
@@ -269,7 +269,7 @@ class Stage:
         if role == "out":
             payload = b.fwd.encode_ids(x, self.ids) if b.stateful else b.fwd.encode(x)
             data = payload.to_bytes()
-            self.sent += len(data)
+            self.sent_fwd += len(data)
             self.next.put(TENSOR, data)
             if b.bwd.pairs_with:  # a backward that sends values at the forward's kept positions only
                 self.cur["kept_out"] = kept_positions(b.fwd, payload)
@@ -300,7 +300,7 @@ class Stage:
         else:
             payload = b.bwd.encode(g)
         data = payload.to_bytes()
-        self.sent += len(data)
+        self.sent_bwd += len(data)
         self.prev.put(TENSOR, data)
 
     def _recv_grad(self, mb: dict, data: bytes) -> torch.Tensor:
@@ -386,8 +386,9 @@ def batches_forever(loop):
 
 
 def _phase_record(stage: Stage, steps: int) -> dict:
-    rec = {"bytes": stage.sent, "busy_s": stage.busy, "steps": steps}
-    stage.sent, stage.busy = 0, 0.0
+    rec = {"bytes": stage.sent_fwd + stage.sent_bwd, "bytes_fwd": stage.sent_fwd, "bytes_bwd": stage.sent_bwd,
+           "busy_s": stage.busy, "steps": steps}  # fmt: skip
+    stage.sent_fwd, stage.sent_bwd, stage.busy = 0, 0, 0.0
     return rec
 
 

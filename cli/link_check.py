@@ -8,14 +8,19 @@ import sys
 from . import UsageError, fail
 from .checks import links
 
-EPILOG = """runs the CV and NLP defaults as a real pipeline (one process per stage over TCP) in a network
-namespace it creates, unshaped and then shaped with tc (tbf rate + netem delay) per link; as root.
-measured_s is the median step time on the shaped link, estimated_s the unshaped step time + the
-run's bytes at the rate + 2 x delay x cuts, measured_over_estimated = measured / estimated.
+EPILOG = """runs the CV and NLP defaults as a real pipeline (one process per stage over TCP), unshaped and
+then shaped with tc (tbf rate + netem delay) per link; as root. The stages sit on the loopback of
+a network namespace it creates, or (--netns N) in N namespaces joined by veth pairs.
+serial (default): one batch at a time; measured_s is the median step time on the shaped link,
+estimated_s the unshaped step time + the run's bytes at the rate + 2 x delay x cuts.
+--schedule gpipe|1f1b: M micro-batches a step, compute and transfer overlapped; the steady step
+time (windows of --steps steps until three agree within 1%) against report's est_batch_s_1f1b
+from each stage's measured work and each cut's bytes, with the serial and overlapped bounds.
 
 examples:
   sweep.py link-check --link 100mbit+5ms,1gbit
   sweep.py link-check --link 100mbit --family cv --method 'none;uniform:b=8' --format json
+  sweep.py link-check --schedule 1f1b --microbatches 4 --netns 2 --placement first:8 --link 10mbit,100mbit,1gbit
 """
 
 
@@ -23,11 +28,44 @@ def register(sub) -> None:
     p = sub.add_parser("link-check", help="the link model against a real tc-shaped link (root)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--link", default="100mbit+5ms,1gbit", help="links to shape, e.g. 100mbit+5ms,1gbit")
-    p.add_argument("--method", help="forward specs separated by ';' (default: the five of the check)")
+    p.add_argument("--method", help="forward specs separated by ';' (default: the check's own list)")
     p.add_argument("--family", default="cv,nlp", help="cv, nlp or both")
-    p.add_argument("--steps", type=int, default=5, help="timed steps per phase (default 5)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps per phase (serial: 5) or window (schedule: 10)")
+    p.add_argument("--schedule", choices=["gpipe", "1f1b"], help="micro-batched, overlapped (default: serial)")
+    p.add_argument("--microbatches", type=int, default=4, help="micro-batches a step with --schedule (default 4)")
+    p.add_argument("--windows", type=int, default=8, help="at most this many windows per link with --schedule")
+    p.add_argument("--netns", type=int, default=0, help="one network namespace per stage, veth between (N = stages)")
+    p.add_argument("--placement", help="the cuts (default: the task's); one cut = two stages")
+    p.add_argument("--record", help="write the rows as JSON records here (report --measured reads them)")
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.set_defaults(func=main)
+
+
+def _check(args: argparse.Namespace, families: list[str]) -> None:
+    """The schedule options against the defaults they run on: UsageError naming what is wrong."""
+    from benchmarks import link_check
+
+    if args.microbatches < 1 or args.windows < 3:
+        raise UsageError(f"--microbatches {args.microbatches} / --windows {args.windows}: at least 1 / at least 3")
+    from trainables import check, placement
+
+    if args.netns == 1 or args.netns < 0:
+        raise UsageError(f"--netns {args.netns}: 0 (loopback) or the number of stages (at least 2)")
+    try:
+        configs = link_check.default_configs(families, 1, args.placement)
+        stages = {f: link_check.stage_count(c) for f, c in configs.items()}
+        if args.placement:
+            for cfg in configs.values():
+                placement.resolve(check.meta_model(cfg), args.placement)
+    except ValueError as e:
+        raise UsageError(f"--placement {args.placement!r}: {e}") from e
+    for fam, cfg in configs.items():
+        if args.schedule and int(cfg["batch_size"]) % args.microbatches:
+            raise UsageError(f"--microbatches {args.microbatches}: {fam}'s batch of {cfg['batch_size']} does not split "
+                             "evenly")  # fmt: skip
+        if args.netns and stages[fam] != args.netns:
+            raise UsageError(f"--netns {args.netns}: {fam}'s placement has {stages[fam]} stages; give --placement "
+                             f"with {args.netns - 1} cut(s), e.g. first:4")  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
@@ -40,13 +78,17 @@ def main(args: argparse.Namespace) -> int:
         if not families or any(f not in ("cv", "nlp") for f in families):
             raise UsageError(f"--family {args.family!r}: cv, nlp or cv,nlp")
         methods = [m.strip() for m in args.method.split(";") if m.strip()] if args.method else None
-        if args.steps < 1:
-            raise UsageError(f"--steps {args.steps}: must be at least 1")
-        methods = methods or list(link_check.METHODS)
+        steps = args.steps if args.steps is not None else (10 if args.schedule else 5)
+        if steps < 1:
+            raise UsageError(f"--steps {steps}: must be at least 1")
+        methods = methods or list(link_check.SCHEDULE_METHODS if args.schedule else link_check.METHODS)
         for m in methods:
             compression.parse_spec(m)
+        _check(args, families)
     except compression.SpecError as e:
         return fail(f"--method: {e}")
     except UsageError as e:
         return fail(str(e))
-    return link_check.main(sys.argv[2:], lk, methods, families, args.steps, args.format)
+    opts = {"schedule": args.schedule, "microbatches": args.microbatches, "windows": args.windows,
+            "netns": args.netns, "placement": args.placement, "record": args.record}  # fmt: skip
+    return link_check.main(sys.argv[2:], lk, methods, families, steps, args.format, opts)

@@ -34,6 +34,9 @@ def register(sub) -> None:
     p.add_argument("--metric", default=schema.VAL_ACC)
     p.add_argument("--vs", default="none", help="the baseline's forward spec for the paired Δ (default none)")
     p.add_argument("--link", help="estimated batch time and speed-up at links, e.g. 100mbit,1gbit,100mbit+20ms")
+    p.add_argument("--microbatches", type=int, default=None,
+                   help="micro-batches per batch for est_batch_s_1f1b (default 4)")  # fmt: skip
+    p.add_argument("--measured", help="records of link-check --record: time to target at the measured step too")
     p.add_argument("--include-stopped", action="store_true", help="count runs a scheduler stopped early")
     add_target_gap(p)
     add_pairing(p)
@@ -62,7 +65,7 @@ def sweep_plots(rep, args) -> None:
 def main(args: argparse.Namespace) -> int:
     import compression
     from reports import plots, table
-    from reports.link import parse_links
+    from reports.link import MICROBATCHES, parse_links
     from reports.plots import DEFAULT_PLOT_LINK
     from reports.sweep_plots import PlotRefused
 
@@ -71,6 +74,18 @@ def main(args: argparse.Namespace) -> int:
         check_metric(args.metric)
         lk = links(args.link)
         vs = str(compression.parse_spec(args.vs))
+        if args.microbatches is not None and args.microbatches < 1:
+            raise UsageError(f"--microbatches {args.microbatches}: must be at least 1")
+        records = None
+        if args.measured:
+            from reports.measured import load
+
+            try:
+                records = load(args.measured)
+            except ValueError as e:
+                raise UsageError(str(e)) from e
+            if not lk:
+                raise UsageError("--measured: give --link too (the records are per link)")
     except compression.SpecError as e:
         return fail(f"--vs: {e}")
     except UsageError as e:
@@ -84,6 +99,8 @@ def main(args: argparse.Namespace) -> int:
         include_stopped=args.include_stopped,
         target_gap=args.target_gap,
         pair_across=args.pair_across_machines,
+        microbatches=args.microbatches or MICROBATCHES,
+        measured=records,
     )
     try:
         sweep_plots(rep, args)

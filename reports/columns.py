@@ -67,15 +67,19 @@ N_ACROSS = Column("n_across", "seed pairs left out", kind=int, fmt="{}")
 COMPUTE_S = Column("compute_s", "compute s", "s")
 COMPRESS_S = Column("compress_s", "compress s", "s", fmt="{:.4f}")
 BYTES_RUN = Column("bytes_run", "bytes/sample run avg", "bytes", fmt="{:.0f}")
+FWD_SHARE = Column("fwd_share", "forward share of bytes", fmt="{:.2f}")
 # per link (reports.link, reports.tta)
 EST_BATCH = Column("est_batch_s", "batch s", "s", per_link=True)
 EST_OVERLAP = Column("est_batch_s_overlap", "batch s pipelined", "s", per_link=True)
+EST_1F1B = Column("est_batch_s_1f1b", "batch s 1F1B", "s", per_link=True)
 SPEEDUP = Column("speedup", "speed-up", "x", fmt="{:.2f}x", per_link=True)
 TTA_S = Column("tta_s", "time to target s", "s", fmt="{:.1f}", per_link=True)
 TTA_SPEEDUP = Column("tta_speedup", "tta speed-up", "x", fmt="{:.2f}x", per_link=True)
 TTA_SPEEDUP_LOW = Column("tta_speedup", "tta speed-up CI low", "x", fmt="{:.2f}", per_link=True, bound="low")
 TTA_SPEEDUP_HIGH = Column("tta_speedup", "tta speed-up CI high", "x", fmt="{:.2f}", per_link=True, bound="high")
-PER_LINK = (EST_BATCH, EST_OVERLAP, SPEEDUP, TTA_S, TTA_SPEEDUP, TTA_SPEEDUP_LOW, TTA_SPEEDUP_HIGH)
+STEP_MEASURED = Column("step_measured_s", "measured step s", "s", per_link=True)  # report --measured only
+TTA_MEASURED = Column("tta_measured", "time to target s (measured step)", "s", fmt="{:.1f}", per_link=True)
+PER_LINK = (EST_BATCH, EST_OVERLAP, EST_1F1B, SPEEDUP, TTA_S, TTA_SPEEDUP, TTA_SPEEDUP_LOW, TTA_SPEEDUP_HIGH)
 # time to target (reports.tta)
 STEPS = Column("steps_to_target", "steps to target", "steps", fmt="{:.0f}")
 REACHED = Column("reached", "reached", kind=str, fmt="{}")
@@ -111,6 +115,10 @@ __all__ = [
     "COMPUTE_S",
     "EST_BATCH",
     "EST_OVERLAP",
+    "EST_1F1B",
+    "STEP_MEASURED",
+    "TTA_MEASURED",
+    "FWD_SHARE",
     "PER_LINK",
     "REACHED",
     "SPEEDUP",

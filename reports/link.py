@@ -34,6 +34,13 @@ FORMULA = """\
     wire_s      = (bytes_fwd_run + bytes_bwd_run) x batch_size x 8 / bandwidth
     est_batch_s          = compute_s + compress_s + wire_s + 2 x latency x cuts   (serial: an upper bound)
     est_batch_s_overlap  = max(compute_s + compress_s, wire_s) + 2 x latency x cuts   (overlapped: a lower bound)
+    est_batch_s_1f1b     = (M - 1) x max(c, w_fwd, w_bwd) + S x c + cuts x (w_fwd + w_bwd) + 2 x latency x cuts
+                  (a micro-batched pipeline, GPipe or 1F1B: S = cuts + 1 stages, one device each, M
+                  micro-batches a batch (report --microbatches, default 4); c = (compute_s + compress_s)
+                  / (S x M), a micro-batch's work on one stage, stages balanced; w_fwd, w_bwd = one
+                  micro-batch's forward and backward bytes at one cut (the run's, split evenly over
+                  the cuts) at the link's rate in each direction: the fill of one micro-batch through
+                  every stage and cut, then one micro-batch per step of the busiest stage or link)
     speedup     = the same placement's `none` est_batch_s / this row's
     tta_s       = steps_to_target x est_batch_s; tta_speedup = the baseline's tta_s / this row's
 """
@@ -67,8 +74,10 @@ def parse_links(text: str) -> list[Link]:
     return out
 
 
+MICROBATCHES = 4  # the report's micro-batches per batch for est_batch_s_1f1b
 SETTING = ("model", "image_size", "max_length", "precision", "device")  # config keys; with task, batch, machine
 COMPUTE_S, COMPRESS_S, BYTES_RUN = cols.COMPUTE_S.key, cols.COMPRESS_S.key, cols.BYTES_RUN.key
+FWD_SHARE = cols.FWD_SHARE.key
 
 
 def setting(run) -> tuple:
@@ -79,9 +88,10 @@ def setting(run) -> tuple:
 
 
 def add_costs(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """compute_s, compress_s and bytes_run (per sample, fwd + bwd, run-average) per config."""
+    """compute_s, compress_s, bytes_run (per sample, fwd + bwd, run-average) and the forward's
+    share of those bytes, per config."""
     out = summary.copy()
-    for c in (COMPUTE_S, COMPRESS_S, BYTES_RUN):
+    for c in (COMPUTE_S, COMPRESS_S, BYTES_RUN, FWD_SHARE):
         out[c] = math.nan
     if out.empty or runs.empty:
         return out
@@ -90,12 +100,14 @@ def add_costs(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     d["_compute_s"] = d["_setting"].map(d.groupby("_setting")["_compute"].median())
     run_bytes = d[schema.BYTES_FWD_RUN] + d[schema.BYTES_BWD_RUN]
     d["_bytes"] = run_bytes.fillna(d[schema.BYTES_FWD] + d[schema.BYTES_BWD])  # stored before: last epoch's
+    d["_fwd"] = d[schema.BYTES_FWD_RUN].fillna(d[schema.BYTES_FWD])
     g = d.groupby(["experiment", schema.TAG_CONFIG_ID])
     per = pd.DataFrame(
         {
             COMPUTE_S: g["_compute_s"].median(),
             COMPRESS_S: g[schema.COMPRESS_TIME].median(),
             BYTES_RUN: g["_bytes"].mean(),
+            FWD_SHARE: g["_fwd"].mean() / g["_bytes"].mean().where(g["_bytes"].mean() > 0),
         }
     )
     key = list(zip(out["experiment"], out[schema.TAG_CONFIG_ID], strict=True))
@@ -119,6 +131,37 @@ def overlap_s(busy_s: float, wire: float, link: Link, cuts: int) -> float:
     return float(max(busy_s, wire) + 2 * link.latency_s * cuts)
 
 
+def pipeline_s(stage_s: list[float], wire_fwd: list[float], wire_bwd: list[float], link: Link, m: int) -> float:
+    """A micro-batched pipeline's step (GPipe or 1F1B): one micro-batch's fill through every
+    stage (``stage_s``: its forward and backward work on each) and every cut (``wire_fwd``,
+    ``wire_bwd``: its bytes at each cut's rate, one direction each, with the latency), then M - 1
+    more at the pace of the busiest stage or link direction."""
+    cuts = len(wire_fwd)
+    busiest = max([*stage_s, *wire_fwd, *wire_bwd])
+    return float((m - 1) * busiest + sum(stage_s) + sum(wire_fwd) + sum(wire_bwd) + 2 * link.latency_s * cuts)
+
+
+def pipeline_bounds(
+    stage_s: list[float], wire_fwd: list[float], wire_bwd: list[float], link: Link, m: int
+) -> tuple[float, float]:
+    """The same pipeline's (serial, overlapped) bounds: nothing overlaps (every micro-batch's
+    work and bytes one after the other), and everything overlaps (M micro-batches at the pace of
+    the busiest stage or link direction, the latency paid once)."""
+    lat = 2 * link.latency_s * len(wire_fwd)
+    serial = m * (sum(stage_s) + sum(wire_fwd) + sum(wire_bwd) + lat)
+    return float(serial), float(m * max([*stage_s, *wire_fwd, *wire_bwd]) + lat)
+
+
+def estimate_1f1b(row, link: Link, m: int = MICROBATCHES) -> float:
+    """A report row's micro-batched estimate (FORMULA's est_batch_s_1f1b): balanced stages."""
+    cuts = int(row["cuts"])
+    stages = cuts + 1
+    share = row[FWD_SHARE] if not math.isnan(row[FWD_SHARE]) else 0.5
+    per_cut = wire_s(row, link) / (m * cuts)
+    c = (row[COMPUTE_S] + row[COMPRESS_S]) / (stages * m)
+    return pipeline_s([c] * stages, [per_cut * share] * cuts, [per_cut * (1 - share)] * cuts, link, m)
+
+
 def wire_s(row, link: Link) -> float:
     return wire_time(row[BYTES_RUN] * row["batch_size"], link)
 
@@ -133,13 +176,16 @@ def estimate_overlap(row, link: Link) -> float:
     return overlap_s(row[COMPUTE_S] + row[COMPRESS_S], wire_s(row, link), link, row["cuts"])
 
 
-def add_link_columns(summary: pd.DataFrame, links: list[Link], runs: pd.DataFrame | None = None) -> pd.DataFrame:
+def add_link_columns(
+    summary: pd.DataFrame, links: list[Link], runs: pd.DataFrame | None = None, microbatches: int = MICROBATCHES
+) -> pd.DataFrame:
     out = summary if COMPUTE_S in summary.columns else add_costs(summary, runs if runs is not None else pd.DataFrame())
     out = out.copy()
     for link in links:
         est, speed = cols.EST_BATCH.name(link.label), cols.SPEEDUP.name(link.label)
         out[est] = [estimate(r, link) for _, r in out.iterrows()] if not out.empty else []
         out[cols.EST_OVERLAP.name(link.label)] = [estimate_overlap(r, link) for _, r in out.iterrows()]
+        out[cols.EST_1F1B.name(link.label)] = [estimate_1f1b(r, link, microbatches) for _, r in out.iterrows()]
         out[speed] = math.nan
         for i, row in out.iterrows():
             base = baseline_of(out, row)

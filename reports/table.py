@@ -17,6 +17,7 @@ import schema
 from . import columns as cols
 from . import link as linkmod
 from . import runs, stats, tta
+from .measured import add_measured
 
 METRICS = schema.REPORTED
 
@@ -37,6 +38,8 @@ def build(
     include_stopped: bool = False,
     target_gap: float = tta.TARGET_GAP,
     pair_across: bool = False,
+    microbatches: int = linkmod.MICROBATCHES,
+    measured: list[dict] | None = None,
 ) -> Report:
     """From a run table (MLflow or runs.csv): the summary with paired stats, links and front."""
     done, dropped = runs.complete(df, include_stopped)
@@ -45,10 +48,13 @@ def build(
     summary = stats.paired(summary, done, metric, vs, pair_across)
     summary = stats.add_floor(summary, done)
     summary = linkmod.add_costs(summary, done)
-    summary = linkmod.add_link_columns(summary, links or [])
+    summary = linkmod.add_link_columns(summary, links or [], microbatches=microbatches)
     summary = linkmod.add_pareto(summary, metric)
     summary = tta.add_tta(summary, done, metric, links or [], target_gap, vs)
-    notes = [n for n in (across_note(summary),) if n]
+    measured_note = ""
+    if measured is not None:
+        summary, measured_note = add_measured(summary, measured, links or [])
+    notes = [n for n in (across_note(summary), measured_note) if n]
     if dropped["duplicates"]:
         notes.append(f"{dropped['duplicates']} duplicate (config, seed) runs ignored: the latest of each counts")
     if dropped["stopped"]:
@@ -138,8 +144,9 @@ def display(summary: pd.DataFrame, metric: str, vs: str = "none") -> pd.DataFram
         if r.get(schema.BUFFER_MB, 0) and not math.isnan(r[schema.BUFFER_MB]) and r[schema.BUFFER_MB] > 0:
             row["step s (own)"] += f" ({r['buffer_mb']:.0f} MB buffers)"
         for lab in link_labels(summary):
-            est, over = cols.EST_BATCH, cols.EST_OVERLAP
+            est, over, pipe = cols.EST_BATCH, cols.EST_OVERLAP, cols.EST_1F1B
             row[est.label(lab)] = f"{est.text(r[est.name(lab)])} ({over.text(r[over.name(lab)])})"
+            row[pipe.label(lab)] = pipe.text(r[pipe.name(lab)])
             row[cols.SPEEDUP.label(lab)] = cols.SPEEDUP.text(r[cols.SPEEDUP.name(lab)])
         row.update(tta_cells(r, link_labels(summary)))
         row["front"] = "★" if r.get("pareto") else ("floor" if r.get(stats.AT_FLOOR) else "")
@@ -158,6 +165,9 @@ def tta_cells(r, labels: list[str]) -> dict[str, str]:
         sp = r[cols.TTA_SPEEDUP.name(lab)]
         lo, hi = r[cols.TTA_SPEEDUP_LOW.name(lab)], r[cols.TTA_SPEEDUP_HIGH.name(lab)]
         out[cols.TTA_S.label(lab)] = cols.TTA_S.text(r[cols.TTA_S.name(lab)])
+        measured = r.get(cols.TTA_MEASURED.name(lab), math.nan)
+        if not math.isnan(measured):
+            out[cols.TTA_S.label(lab)] += f" (measured step: {cols.TTA_MEASURED.text(measured)})"
         ci = "" if math.isnan(lo) else f" [{lo:.2f}, {hi:.2f}]"
         out[cols.TTA_SPEEDUP.label(lab)] = "" if math.isnan(sp) else f"{cols.TTA_SPEEDUP.text(sp)}{ci}"
     return out

@@ -51,6 +51,9 @@ def test_estimates_follow_the_formula_from_run_average_bytes():
         wire = (2 * r["bytes_fwd"] + r["bytes_bwd"]) * 64 * 8 / 100e6
         assert r["est_batch_s_100mbit"] == pytest.approx(compute + r["compress_s"] + wire)
         assert r["est_batch_s_overlap_100mbit"] == pytest.approx(max(compute + r["compress_s"], wire))
+        c, share = (compute + r["compress_s"]) / (3 * 4), 2 * r["bytes_fwd"] / (2 * r["bytes_fwd"] + r["bytes_bwd"])
+        wf, wb = wire / 8 * share, wire / 8 * (1 - share)  # 4 micro-batches, 2 cuts: one micro-batch at one cut
+        assert r["est_batch_s_1f1b_100mbit"] == pytest.approx(3 * max(c, wf, wb) + 3 * c + 2 * (wf + wb))
         wire_g = (2 * r["bytes_fwd"] + r["bytes_bwd"]) * 64 * 8 / 1e9
         assert r["est_batch_s_1gbit_5ms"] == pytest.approx(compute + r["compress_s"] + wire_g + 2 * 0.005 * 2)
     older = table.build(noisy_store(), "val_acc", links=LINKS).summary.set_index("fwd")  # no run averages
@@ -210,3 +213,27 @@ def test_the_soonest_row_and_whether_a_low_bit_row_is_three_times_sooner():
     assert sp >= 3  # 300 bytes a sample against 32000
     assert "At 10mbit `uniform:b=3,range=absmax` / bwd `uniform:b=6,range=absmax,round=stochastic` reaches" in text
     assert f"Low-bit rows 3x sooner or more: `uniform:b=3,range=absmax` ({sp:.2f}x)." in text
+
+
+def test_time_to_target_at_a_measured_step_where_link_check_recorded_one_and_the_estimate_elsewhere():
+    from reports.measured import load
+
+    df = noisy_store()
+    for fwd in ("none", "uniform:b=8", "topk:r=0.2"):
+        for seed in range(5):
+            df.loc[(df["fwd"] == fwd) & (df["seed"] == seed), "curve"] = curve([10, 20], [0.6, 0.69 + 0.01 * seed])
+    cfg = {"task": "fashion_mnist", "batch_size": 64}
+    records = [{"task": "fashion_mnist", "method": "uniform:b=8", "link": "100mbit", "measured_s": 0.5, "config": cfg,
+                "schedule": "1f1b", "microbatches": 4, "date": "2026-12-06"},
+               {"task": "fashion_mnist", "method": "topk:r=0.2", "link": "100mbit", "measured_s": 0.7,
+                "config": {**cfg, "batch_size": 32}}]  # another setting: no match  # fmt: skip
+    rep = table.build(df, "val_acc", links=LINKS, measured=records)
+    s = rep.summary.set_index("fwd")
+    assert s.loc["uniform:b=8", "tta_measured_100mbit"] == pytest.approx(s.loc["uniform:b=8", "steps_to_target"] * 0.5)
+    assert math.isnan(s.loc["topk:r=0.2", "tta_measured_100mbit"]) and math.isnan(s.loc["none", "tta_measured_100mbit"])
+    assert math.isnan(s.loc["uniform:b=8", "tta_measured_1gbit_5ms"])
+    assert any("for 1 (row, link) pairs" in n and "1f1b, M=4" in n for n in rep.notes), rep.notes
+    text = table.render(rep, "val_acc", "md")
+    assert "(measured step: " in text
+    with pytest.raises(ValueError, match="--measured"):
+        load(__file__)

@@ -99,3 +99,16 @@ def test_link_check_bounds_are_reports_link_model():
     row = {"measured_s": 0.773, "estimated_s": serial, "estimated_overlap_s": overlap}
     assert link_check.between(row) and not link_check.between({**row, "measured_s": 0.40})
     assert link_check.bounds(0.459, 4849768, fast, 2)[0] == pytest.approx(0.459 + 4849768 * 8 / 1e9)
+
+
+def test_the_pipelined_step_lies_between_its_bounds_and_is_the_fill_plus_the_busiest_pace():
+    from reports.link import parse_links, pipeline_bounds, pipeline_s
+
+    (lk,) = parse_links("100mbit+5ms")
+    stage, wf, wb = [0.10, 0.05], [0.08], [0.02]  # per micro-batch: two stages, one cut
+    est = pipeline_s(stage, wf, wb, lk, 4)
+    assert est == pytest.approx(3 * 0.10 + 0.15 + 0.10 + 0.01)
+    serial, overlap = pipeline_bounds(stage, wf, wb, lk, 4)
+    assert serial == pytest.approx(4 * (0.15 + 0.10 + 0.01)) and overlap == pytest.approx(4 * 0.10 + 0.01)
+    assert overlap <= est <= serial
+    assert pipeline_s(stage, [0.5], wb, lk, 4) == pytest.approx(3 * 0.5 + 0.15 + 0.52 + 0.01)  # the link paces it

@@ -1,0 +1,81 @@
+"""Time to target from measured steps: ``link-check --record FILE`` keeps the steady step time of
+a real (micro-batched, overlapped) pipeline per (setting, method, link); ``report --measured FILE``
+multiplies a row's steps to target by it.
+
+- ``step_measured_s_<link>``: the record's steady step time for the row's task, forward method
+  and setting (model, batch size, input size or length), at that link;
+- ``tta_measured_<link>`` = steps_to_target x step_measured_s_<link>.
+
+Rows with no record keep the estimate alone (``tta_s_<link>``); the report says which it shows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+import schema
+
+from . import columns as cols
+
+MATCH = ("model", "batch_size", "image_size", "max_length")  # config keys a record and a row must share
+
+
+def load(path: str | Path) -> list[dict]:
+    """The records a link-check --record wrote; ValueError naming what is wrong."""
+    try:
+        rows = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"--measured {path}: not a file link-check --record wrote ({e})") from e
+    need = {"task", "method", "link", "measured_s", "config"}
+    if not isinstance(rows, list) or any(not isinstance(r, dict) or need - set(r) for r in rows):
+        raise ValueError(f"--measured {path}: each record needs {', '.join(sorted(need))}")
+    return rows
+
+
+def _same_setting(record: dict, row) -> bool:
+    cfg = json.loads(row[schema.CONFIG_PARAM]) if isinstance(row.get(schema.CONFIG_PARAM), str) else {}
+    if str(row["task"]) != str(record["task"]) or str(row["fwd"]) != str(record["method"]):
+        return False
+    theirs = record["config"]
+    if _backward(row["fwd"], row.get("bwd")) != _backward(record["method"], theirs.get("bwd")):
+        return False
+    return all(str(cfg[k]) == str(theirs[k]) for k in MATCH if k in cfg and k in theirs)
+
+
+def _backward(fwd: str, bwd) -> str:
+    """The backward a (fwd, bwd) pair runs: bwd, or the forward's default backward."""
+    from compression import build, parse_spec
+
+    if isinstance(bwd, str) and bwd and bwd != "nan":
+        return str(parse_spec(bwd))
+    return str(parse_spec(build(parse_spec(fwd)).default_backward()))
+
+
+def add_measured(summary: pd.DataFrame, records: list[dict], links: list) -> tuple[pd.DataFrame, str]:
+    """The measured step and time to target per link where a record matches; a note saying
+    which rows show what."""
+    out = summary.copy()
+    shown = 0
+    for lk in links:
+        step_col, tta_col = cols.STEP_MEASURED.name(lk.label), cols.TTA_MEASURED.name(lk.label)
+        out[step_col], out[tta_col] = math.nan, math.nan
+        for i, row in out.iterrows():
+            found = [r for r in records if r["link"] == lk.label and _same_setting(r, row)]
+            if not found:
+                continue
+            step = float(found[-1]["measured_s"])
+            out.loc[i, step_col] = step
+            out.loc[i, tta_col] = row.get(cols.STEPS.key, math.nan) * step
+            shown += 1
+    if not records:
+        return out, ""
+    how = {f"{r.get('schedule', 'serial')}, M={r.get('microbatches', 1)}" for r in records}
+    when = sorted({str(r.get("date", "")) for r in records})
+    note = (f"tta_measured_<link> (time to target at a measured steady step: link-check, {'; '.join(sorted(how))}, "
+            f"{', '.join(w for w in when if w)}) for {shown} (row, link) pairs; tta_s_<link> is the estimate, "
+            "shown for every row")  # fmt: skip
+    return out, note
