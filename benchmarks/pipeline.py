@@ -172,13 +172,18 @@ class StopStage(Exception):  # noqa: N818 - control flow: this stage's part of t
 
 class Prefix:
     """The modules that finish before a stage's input cut, learnt on the first forward and then
-    answered from that forward's output without computing (their values never reach this stage:
-    the cut replaces them)."""
+    answered without computing (their values never reach this stage: the cut replaces them).
+    An answer is the first forward's output, except that a tensor of the cut activation's shape
+    then takes the shape of the activation now arriving (zeros, no memory): code between the
+    modules that reads a shape (a BERT attention mask sized from the embeddings) sees this
+    batch's."""
 
     def __init__(self, model: torch.nn.Module):
         self.model, self.done, self.after, self.cut = model, [], set(), False
         self.handle = torch.nn.modules.module.register_module_forward_hook(self._seen)
         self.learnt = False
+        self.cut_shape: tuple | None = None
+        self.current: tuple | None = None  # the shape of the activation this forward receives
 
     def _seen(self, module, inputs, output):
         if self.cut:
@@ -186,8 +191,8 @@ class Prefix:
         else:
             self.done.append((module, output))
 
-    def at_cut(self) -> None:
-        self.cut = True
+    def at_cut(self, x: torch.Tensor) -> None:
+        self.cut, self.cut_shape = True, tuple(x.shape)
 
     def install(self) -> None:
         """After the first forward: stub the outermost modules that finished before the cut
@@ -206,8 +211,24 @@ class Prefix:
                     break
                 up = parent.get(id(up))
             if outermost and id(mod) not in self.after:
-                mod.forward = _constant(_detached(output))
+                mod.forward = self._constant(_detached(output))
         self.done, self.learnt = [], True
+
+    def _constant(self, value):
+        def forward(*args, **kwargs):
+            return self._shaped(value)
+
+        return forward
+
+    def _shaped(self, x):
+        if isinstance(x, torch.Tensor):
+            if tuple(x.shape) == self.cut_shape and self.current is not None and self.current != self.cut_shape:
+                return torch.zeros((), dtype=x.dtype, device=x.device).expand(self.current)
+            return x
+        if isinstance(x, tuple):
+            parts = [self._shaped(v) for v in x]
+            return type(x)(*parts) if hasattr(x, "_fields") else tuple(parts)
+        return x
 
 
 def _detached(x):
@@ -216,13 +237,6 @@ def _detached(x):
     if isinstance(x, tuple):
         return type(x)(*(_detached(v) for v in x)) if hasattr(x, "_fields") else tuple(_detached(v) for v in x)
     return x
-
-
-def _constant(value):
-    def forward(*args, **kwargs):
-        return value
-
-    return forward
 
 
 class Stage:
@@ -263,7 +277,6 @@ class Stage:
         return hook
 
     def _cross(self, role: str, j: int, x: torch.Tensor) -> torch.Tensor:
-        from compression import Payload
 
         b = self.loop.boundaries[j]
         if role == "out":
@@ -276,8 +289,8 @@ class Stage:
             self.cur["out_act"] = x
             raise StopStage
         if self.prefix is not None and not self.prefix.learnt:
-            self.prefix.at_cut()
-        payload = Payload.from_bytes(self.cur.pop("data"))
+            self.prefix.at_cut(x)
+        payload = self.cur.pop("payload")
         x_hat = b.fwd.decode_ids(payload, x.device) if b.stateful else b.fwd.decode(payload, x.device)
         if b.bwd.pairs_with:
             self.cur["kept_in"] = kept_positions(b.fwd, payload)
@@ -320,7 +333,12 @@ class Stage:
             kind, data = (TENSOR, first) if first is not None else self.prev.get()
             assert kind == TENSOR, f"stage {self.rank}: expected micro-batch {i}'s activation, got message {kind}"
         t0 = time.perf_counter()
-        self.cur = {"data": data} if self.rank > 0 else {}
+        self.cur = {}
+        if self.rank > 0:
+            from compression import Payload
+
+            self.cur["payload"] = Payload.from_bytes(data)
+            self.prefix.current = tuple(self.cur["payload"].shape)
         self.ids = ids[i]
         torch.set_grad_enabled(self.rank == 0)  # later stages: autograd from their input cut on
         try:

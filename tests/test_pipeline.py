@@ -63,13 +63,13 @@ def test_a_later_stage_computes_none_of_the_layers_before_its_cut():
 
     def cut(module, inputs, output):  # the input cut after model[1]: the received activation
         if not prefix.learnt:
-            prefix.at_cut()
+            prefix.at_cut(output)
         return received[: n[0]]
 
     model[1].register_forward_hook(cut)
     first = model(torch.randn(5, 4))
     prefix.install()
-    n[0] = 3
+    n[0], prefix.current = 3, (3, 4)  # the stage sets it from the payload it received
     again = model(torch.randn(3, 4))  # another batch size: the stubs' values never reach the output
     assert model[0].calls == 1 and model[2].calls == 2 and model[3][0].calls == 2
     assert torch.equal(again, model[3](model[2](received[:3])))
@@ -112,3 +112,24 @@ def test_the_pipelined_step_lies_between_its_bounds_and_is_the_fill_plus_the_bus
     assert serial == pytest.approx(4 * (0.15 + 0.10 + 0.01)) and overlap == pytest.approx(4 * 0.10 + 0.01)
     assert overlap <= est <= serial
     assert pipeline_s(stage, [0.5], wb, lk, 4) == pytest.approx(3 * 0.5 + 0.15 + 0.52 + 0.01)  # the link paces it
+
+
+def test_nlp_stages_with_batches_of_varying_length_reach_the_gradient_accumulation_loss(tmp_path, monkeypatch):
+    """Rotten Tomatoes pads each batch to its own longest sentence: a later stage's skipped
+    layers answer in the arriving activation's shape (the attention mask is sized from them)."""
+    import json
+
+    from tests.helpers import tiny_bert_dir
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    bert = tiny_bert_dir(tmp_path / "bert")
+    conf = json.loads((bert / "config.json").read_text())
+    conf |= {"hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0}  # each stage draws its own masks
+    (bert / "config.json").write_text(json.dumps(conf))
+    cfg = {"task": "rotten_tomatoes", "model_dir": str(bert), "placement": "first:1", "fwd": "uniform:b=8",
+           "epochs": 2, "seed": 1, "limit_train": 32, "limit_val": 16, "batch_size": 8}  # fmt: skip
+    sim = link_check.simulate(cfg, 6, 2)
+    out = link_check.run_pipeline(cfg, [3, 3], schedule="1f1b", microbatches=2, threads=1)
+    assert out["bytes"][0] != out["bytes"][1]  # the lengths differ between batches
+    for a, b in zip(out["losses"], sim, strict=True):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6)
