@@ -37,8 +37,57 @@ def register(sub) -> None:
     p.add_argument("--netns", type=int, default=0, help="one network namespace per stage, veth between (N = stages)")
     p.add_argument("--placement", help="the cuts (default: the task's); one cut = two stages")
     p.add_argument("--record", help="write the rows as JSON records here (report --measured reads them)")
+    p.add_argument("--tta", action="store_true", help="measure nothing: time to target of --name's rows at the "
+                   "steps --measured recorded (best compressed row over none, measured and estimated)")  # fmt: skip
+    p.add_argument("--name", help="with --tta: the experiment whose steps to target count")
+    p.add_argument("--measured", help="with --tta: the records of an earlier --record")
+    p.add_argument("--from", dest="from_csv", help="with --tta: a runs.csv (sweep.py results) instead of MLflow")
+    p.add_argument("--tracking-uri", help="with --tta: the MLflow store holding --name")
     p.add_argument("--format", choices=["md", "json"], default="md")
     p.set_defaults(func=main)
+
+
+def tta(args: argparse.Namespace) -> int:
+    """--tta: the measured time-to-target ratios of an experiment (no root, nothing measured)."""
+    import json
+    from pathlib import Path
+
+    from reports import measured, runs, table
+
+    from .checks import experiment_or_fail
+
+    try:
+        lk = links(args.link)
+        if not (args.name and args.measured):
+            raise UsageError("--tta: give --name EXPERIMENT and --measured FILE (records of link-check --record)")
+        try:
+            records = measured.load(args.measured)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        if args.from_csv:
+            if not Path(args.from_csv).is_file():
+                raise UsageError(f"--from {args.from_csv}: no such file (a runs.csv written by sweep.py results)")
+            df = runs.read_csv(Path(args.from_csv))
+            df = df[df["experiment"] == args.name]
+            if df.empty:
+                raise UsageError(f"--name {args.name!r}: no runs of it in {args.from_csv}")
+        else:
+            df = runs.from_mlflow(experiment_or_fail(args), args.name)
+    except UsageError as e:
+        return fail(str(e))
+    rep = table.build(df, "val_acc", links=lk, measured=records)
+    rows = measured.tta_ratios(rep.summary, lk)
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+        return 0
+    print("| task | link | soonest compressed row | its steps to target | none's | measured time to target ratio "
+          "| estimated ratio |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    for r in rows:
+        print(f"| {r['task']} | {r['link']} | {r['best']} | {r['steps_to_target']:.0f} | {r['baseline_steps']:.0f} | "
+              f"{r['measured_ratio']:.2f} | {r['estimated_ratio']:.2f} |")
+    for n in rep.notes:
+        print(f"\n{n}")
+    return 0
 
 
 def _check(args: argparse.Namespace, families: list[str]) -> None:
@@ -72,6 +121,8 @@ def main(args: argparse.Namespace) -> int:
     import compression
     from benchmarks import link_check
 
+    if args.tta:
+        return tta(args)
     try:
         lk = links(args.link)
         families = [f.strip() for f in args.family.split(",") if f.strip()]

@@ -79,3 +79,26 @@ def add_measured(summary: pd.DataFrame, records: list[dict], links: list) -> tup
             f"{', '.join(w for w in when if w)}) for {shown} (row, link) pairs; tta_s_<link> is the estimate, "
             "shown for every row")  # fmt: skip
     return out, note
+
+
+def tta_ratios(summary: pd.DataFrame, links: list, vs: str = "none") -> list[dict]:
+    """Per task and link: the compressed row soonest to the target at its measured step, over the
+    baseline's time at its own measured step, beside the same two rows' ratio from the estimate
+    (tta_s). Rows without a measured step or a reached target are left out."""
+    out = []
+    for task, g in summary.groupby("task"):
+        base = g[(g["fwd"] == vs) & g["bwd"].fillna("").isin(["", vs])]
+        for lk in links:
+            tm, te = cols.TTA_MEASURED.name(lk.label), cols.TTA_S.name(lk.label)
+            if base.empty or tm not in g or not base[tm].notna().any():
+                continue
+            b = base.iloc[0]
+            rows = g[(g["fwd"] != vs) & g[tm].notna()]
+            if rows.empty:
+                continue
+            best = rows.loc[rows[tm].idxmin()]
+            out.append({"task": task, "link": lk.label, "best": best["fwd"], "steps_to_target": best[cols.STEPS.key],
+                        "baseline_steps": b[cols.STEPS.key], "tta_measured_s": best[tm],
+                        "baseline_tta_measured_s": b[tm], "measured_ratio": best[tm] / b[tm],
+                        "estimated_ratio": best[te] / b[te]})  # fmt: skip
+    return out

@@ -237,3 +237,28 @@ def test_time_to_target_at_a_measured_step_where_link_check_recorded_one_and_the
     assert "(measured step: " in text
     with pytest.raises(ValueError, match="--measured"):
         load(__file__)
+
+
+def test_link_check_tta_gives_the_measured_time_to_target_ratio_beside_the_estimated_one(tmp_path, capsys):
+    import sweep
+    from reports import runs
+
+    df = noisy_store()
+    steps = {"none": ([10, 20], [0.69, 0.7]), "uniform:b=8": ([10, 20], [0.6, 0.695]), "topk:r=0.2": ([10, 20],
+             [0.5, 0.6])}  # fmt: skip
+    for fwd, (s, v) in steps.items():
+        df.loc[df["fwd"] == fwd, "curve"] = curve(s, v)
+    runs.write_csv(df, tmp_path / "runs.csv")
+    cfg = {"task": "fashion_mnist", "batch_size": 64}
+    rec = [{"task": "fashion_mnist", "method": m, "link": "100mbit", "measured_s": t, "config": cfg}
+           for m, t in (("none", 0.8), ("uniform:b=8", 0.5))]  # fmt: skip
+    (tmp_path / "rec.json").write_text(json.dumps(rec))
+    args = ["link-check", "--tta", "--name", "exp", "--measured", str(tmp_path / "rec.json"), "--from",
+            str(tmp_path / "runs.csv"), "--link", "100mbit", "--format", "json"]  # fmt: skip
+    assert sweep.main(args) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    # none reaches 0.69 (its 0.70 - 1 pt) at step 10, uniform:b=8 at step 20; topk never (and has no record)
+    assert row["best"] == "uniform:b=8" and row["measured_ratio"] == pytest.approx(20 * 0.5 / (10 * 0.8))
+    est = table.build(df, "val_acc", links=LINKS).summary.set_index("fwd")["est_batch_s_100mbit"]
+    assert row["estimated_ratio"] == pytest.approx(20 * est["uniform:b=8"] / (10 * est["none"]))
+    assert sweep.main([*args[:5], str(tmp_path / "nope.json"), *args[6:]]) == 2
