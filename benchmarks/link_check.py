@@ -248,8 +248,8 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
         d = per.setdefault(link, {"why": why, "windows": [], "busy": [], "fwd": [], "bwd": []})
         d["windows"].append(rec["step_s"])
         d["busy"].append([s["busy_s"] / max(s["steps"], 1) / m for s in stage_recs])
-        d["fwd"].append([s["bytes_fwd"] / max(s["steps"], 1) / m for s in stage_recs[:-1]])
-        d["bwd"].append([s["bytes_bwd"] / max(s["steps"], 1) / m for s in stage_recs[1:]])
+        d["fwd"].append([s["sent_fwd"] / max(s["steps"], 1) / m for s in stage_recs[:-1]])
+        d["bwd"].append([s["sent_bwd"] / max(s["steps"], 1) / m for s in stage_recs[1:]])
     last = {k: v["windows"][-STEADY_WINDOWS:] for k, v in per.items()}
     base = per[None]
     stage_s = [statistics.median(b[r] for b in base["busy"][-STEADY_WINDOWS:]) for r in range(stages)]
@@ -356,12 +356,13 @@ def record(rows: list[dict], path: str, families: list[str], steps: int, placeme
     import hashlib
     from pathlib import Path
 
+    import schema
     from schema import REPO
 
     configs = default_configs(families, steps, placement)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     where = {"date": datetime.date.today().isoformat(), "commit": commit.stdout.strip(),
-             "host": hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]}  # fmt: skip
+             schema.TAG_HOST: hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]}  # fmt: skip
     out = [{**r, "task": configs[r["family"]]["task"], "config": configs[r["family"]], **where} for r in rows]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(out, indent=1) + "\n")

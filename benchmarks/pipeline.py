@@ -404,7 +404,7 @@ def batches_forever(loop):
 
 
 def _phase_record(stage: Stage, steps: int) -> dict:
-    rec = {"bytes": stage.sent_fwd + stage.sent_bwd, "bytes_fwd": stage.sent_fwd, "bytes_bwd": stage.sent_bwd,
+    rec = {"bytes": stage.sent_fwd + stage.sent_bwd, "sent_fwd": stage.sent_fwd, "sent_bwd": stage.sent_bwd,
            "busy_s": stage.busy, "steps": steps}  # fmt: skip
     stage.sent_fwd, stage.sent_bwd, stage.busy = 0, 0, 0.0
     return rec

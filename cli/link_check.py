@@ -52,6 +52,7 @@ def tta(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    import schema
     from reports import measured, runs, table
 
     from .checks import experiment_or_fail
@@ -75,7 +76,7 @@ def tta(args: argparse.Namespace) -> int:
             df = runs.from_mlflow(experiment_or_fail(args), args.name)
     except UsageError as e:
         return fail(str(e))
-    rep = table.build(df, "val_acc", links=lk, measured=records)
+    rep = table.build(df, schema.VAL_ACC, links=lk, measured=records)
     rows = measured.tta_ratios(rep.summary, lk)
     if args.format == "json":
         print(json.dumps(rows, indent=1))

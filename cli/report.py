@@ -62,6 +62,21 @@ def sweep_plots(rep, args) -> None:
         print(f"importance plot written to {args.plot_importance} ({top})", file=sys.stderr)
 
 
+def measured_records(args: argparse.Namespace, lk: list) -> list[dict] | None:
+    """--measured's records (UsageError naming what is wrong)."""
+    if not args.measured:
+        return None
+    from reports.measured import load
+
+    try:
+        records = load(args.measured)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    if not lk:
+        raise UsageError("--measured: give --link too (the records are per link)")
+    return records
+
+
 def main(args: argparse.Namespace) -> int:
     import compression
     from reports import plots, table
@@ -76,16 +91,7 @@ def main(args: argparse.Namespace) -> int:
         vs = str(compression.parse_spec(args.vs))
         if args.microbatches is not None and args.microbatches < 1:
             raise UsageError(f"--microbatches {args.microbatches}: must be at least 1")
-        records = None
-        if args.measured:
-            from reports.measured import load
-
-            try:
-                records = load(args.measured)
-            except ValueError as e:
-                raise UsageError(str(e)) from e
-            if not lk:
-                raise UsageError("--measured: give --link too (the records are per link)")
+        records = measured_records(args, lk)
     except compression.SpecError as e:
         return fail(f"--vs: {e}")
     except UsageError as e:
