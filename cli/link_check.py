@@ -81,11 +81,12 @@ def tta(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=1))
         return 0
-    print("| task | link | soonest compressed row | its steps to target | none's | measured time to target ratio "
-          "| estimated ratio |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    print("| task | placement | setting | link | soonest compressed row | its steps to target | none's | measured "
+          "time to target ratio | estimated ratio |\n|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     for r in rows:
-        print(f"| {r['task']} | {r['link']} | {r['best']} | {r['steps_to_target']:.0f} | {r['baseline_steps']:.0f} | "
-              f"{r['measured_ratio']:.2f} | {r['estimated_ratio']:.2f} |")
+        print(f"| {r['task']} | {r['placement']} | {r['setting'] or '(base)'} | {r['link']} | {r['best']} | "
+              f"{r['steps_to_target']:.0f} | {r['baseline_steps']:.0f} | {r['measured_ratio']:.2f} | "
+              f"{r['estimated_ratio']:.2f} |")
     for n in rep.notes:
         print(f"\n{n}")
     return 0

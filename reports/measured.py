@@ -21,7 +21,7 @@ import schema
 
 from . import columns as cols
 
-MATCH = ("model", "batch_size", "image_size", "max_length")  # config keys a record and a row must share
+MATCH = ("model", "batch_size", "image_size", "max_length")  # config keys a record and a row must share (or both lack)
 
 
 def load(path: str | Path) -> list[dict]:
@@ -43,7 +43,12 @@ def _same_setting(record: dict, row) -> bool:
     theirs = record["config"]
     if _backward(row["fwd"], row.get("bwd")) != _backward(record["method"], theirs.get("bwd")):
         return False
-    return all(str(cfg[k]) == str(theirs[k]) for k in MATCH if k in cfg and k in theirs)
+    from trainables import task
+
+    defaults = task(str(row["task"])).training  # what a config leaves out, its task's sweep training sets
+    mine = {**defaults, **cfg, "batch_size": int(row["batch_size"])}
+    theirs = {**defaults, **theirs}
+    return all(str(mine.get(k)) == str(theirs.get(k)) for k in MATCH)
 
 
 def _backward(fwd: str, bwd) -> str:
@@ -73,7 +78,10 @@ def add_measured(summary: pd.DataFrame, records: list[dict], links: list) -> tup
             shown += 1
     if not records:
         return out, ""
-    how = {f"{r.get('schedule', 'serial')}, M={r.get('microbatches', 1)}" for r in records}
+    how = {
+        f"{r.get('schedule', 'serial')}, M={r.get('microbatches', 1)}, {r['config'].get('placement') or 'default cuts'}"
+        for r in records
+    }
     when = sorted({str(r.get("date", "")) for r in records})
     note = (f"tta_measured_<link> (time to target at a measured steady step: link-check, {'; '.join(sorted(how))}, "
             f"{', '.join(w for w in when if w)}) for {shown} (row, link) pairs; tta_s_<link> is the estimate, "
@@ -82,23 +90,27 @@ def add_measured(summary: pd.DataFrame, records: list[dict], links: list) -> tup
 
 
 def tta_ratios(summary: pd.DataFrame, links: list, vs: str = "none") -> list[dict]:
-    """Per task and link: the compressed row soonest to the target at its measured step, over the
-    baseline's time at its own measured step, beside the same two rows' ratio from the estimate
-    (tta_s). Rows without a measured step or a reached target are left out."""
+    """Per baseline (task, placement, setting) and link: the compressed row soonest to the
+    target at its measured step, over its own baseline's time at the baseline's measured step,
+    beside the same two rows' ratio from the estimate (tta_s). Rows without a measured step or a
+    reached target are left out."""
+    from .stats import SETTING_LABEL, baseline_of
+
     out = []
-    for task, g in summary.groupby("task"):
-        base = g[(g["fwd"] == vs) & g["bwd"].fillna("").isin(["", vs])]
-        for lk in links:
-            tm, te = cols.TTA_MEASURED.name(lk.label), cols.TTA_S.name(lk.label)
-            if base.empty or tm not in g or not base[tm].notna().any():
-                continue
-            b = base.iloc[0]
-            rows = g[(g["fwd"] != vs) & g[tm].notna()]
-            if rows.empty:
-                continue
-            best = rows.loc[rows[tm].idxmin()]
-            out.append({"task": task, "link": lk.label, "best": best["fwd"], "steps_to_target": best[cols.STEPS.key],
-                        "baseline_steps": b[cols.STEPS.key], "tta_measured_s": best[tm],
-                        "baseline_tta_measured_s": b[tm], "measured_ratio": best[tm] / b[tm],
-                        "estimated_ratio": best[te] / b[te]})  # fmt: skip
+    for lk in links:
+        tm, te = cols.TTA_MEASURED.name(lk.label), cols.TTA_S.name(lk.label)
+        if tm not in summary:
+            continue
+        groups: dict = {}
+        for _, row in summary[(summary["fwd"] != vs) & summary[tm].notna()].iterrows():
+            base = baseline_of(summary, row, vs)
+            if base is not None and not math.isnan(base[tm]):
+                groups.setdefault(base.name, (base, []))[1].append(row)
+        for base, rows in groups.values():
+            best = min(rows, key=lambda r: r[tm])
+            out.append({"task": best["task"], "placement": best["placement"], "setting": best.get(SETTING_LABEL) or "",
+                        "link": lk.label, "best": best["fwd"], "steps_to_target": best[cols.STEPS.key],
+                        "baseline_steps": base[cols.STEPS.key], "tta_measured_s": best[tm],
+                        "baseline_tta_measured_s": base[tm], "measured_ratio": best[tm] / base[tm],
+                        "estimated_ratio": best[te] / base[te]})  # fmt: skip
     return out
