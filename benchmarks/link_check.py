@@ -227,11 +227,10 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
 
     stages = stage_count(config)
     pipe = Pipeline(config, schedule, m, threads=1, hosts=topo.hosts, wrap=topo.wrap)
-    phases: list[tuple] = []  # (link, stage 0's record) per phase, in order
+    phases: list[tuple] = []  # (link, stage 0's record, why it stopped) per timed phase, in order
     try:
         topo.shape(None)
-        pipe.phase(2)  # warm-up: each stage learns its prefix, kernels compile
-        phases.append(("warm-up", None))
+        pipe.phase(2)  # warm-up (the later stages' phase 0): each stage learns its prefix, kernels compile
         for link in [None, *links]:
             topo.shape(link)
             recs, why = until_steady(pipe, window, max_windows, 0.0 if (link is None or netem) else link.latency_s)
@@ -240,11 +239,8 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
     finally:
         later = pipe.close()
     per: dict = {}
-    for i, (link, *rest) in enumerate(phases):
-        if link == "warm-up":
-            continue
-        rec, why = rest
-        stage_recs = [rec, *(lr["phases"][i] for lr in later)]
+    for i, (link, rec, why) in enumerate(phases):
+        stage_recs = [rec, *(lr["phases"][i + 1] for lr in later)]
         d = per.setdefault(link, {"why": why, "windows": [], "busy": [], "fwd": [], "bwd": []})
         d["windows"].append(rec["step_s"])
         d["busy"].append([s["busy_s"] / max(s["steps"], 1) / m for s in stage_recs])
@@ -353,16 +349,16 @@ def record(rows: list[dict], path: str, families: list[str], steps: int, placeme
     """The rows as records ``report --measured`` reads: with the run's task and config, the date,
     the commit and the host."""
     import datetime
-    import hashlib
     from pathlib import Path
 
     import schema
     from schema import REPO
+    from trainables.runtime import host_hash
 
     configs = default_configs(families, steps, placement)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     where = {"date": datetime.date.today().isoformat(), "commit": commit.stdout.strip(),
-             schema.TAG_HOST: hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]}  # fmt: skip
+             schema.TAG_HOST: host_hash()}  # fmt: skip
     out = [{**r, "task": configs[r["family"]]["task"], "config": configs[r["family"]], **where} for r in rows]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(out, indent=1) + "\n")

@@ -130,44 +130,17 @@ def goodput_mbit(nbytes: int = 16 << 20) -> float:
     """A bulk TCP transfer through the (shaped) loopback, in Mbit/s of payload."""
     srv = socket.create_server(("127.0.0.1", 0))
     port = srv.getsockname()[1]
-    done = threading.Event()
-
-    def sink():
-        conn, _ = srv.accept()
-        got = 0
-        while got < nbytes:
-            chunk = conn.recv(1 << 20)
-            if not chunk:
-                break
-            got += len(chunk)
-        conn.sendall(b"k")
-        conn.close()
-        done.set()
-
-    threading.Thread(target=sink, daemon=True).start()
+    sink = threading.Thread(target=_drain, args=(srv, nbytes), daemon=True)
+    sink.start()
     with socket.create_connection(("127.0.0.1", port)) as c:
-        t0 = time.perf_counter()
-        c.sendall(bytes(nbytes))
-        c.recv(1)
-        took = time.perf_counter() - t0
-    done.wait(10)
+        mbit = _timed_send(c, nbytes)
+    sink.join(10)
     srv.close()
-    return nbytes * 8 / took / 1e6
+    return mbit
 
 
-def _send(address: str, nbytes: int) -> float:
-    from benchmarks.pipeline import connect
-
-    with connect(address) as c:
-        t0 = time.perf_counter()
-        c.sendall(bytes(nbytes))
-        c.recv(1)
-        return nbytes * 8 / (time.perf_counter() - t0) / 1e6
-
-
-def _sink(address: str, nbytes: int) -> None:
-    host, port = address.rsplit(":", 1)
-    srv = socket.create_server((host, int(port)))
+def _drain(srv: socket.socket, nbytes: int) -> None:
+    """The receiving end of a goodput transfer: take nbytes, then acknowledge with one byte."""
     conn, _ = srv.accept()
     got = 0
     while got < nbytes:
@@ -179,11 +152,24 @@ def _sink(address: str, nbytes: int) -> None:
     conn.close()
 
 
+def _timed_send(c: socket.socket, nbytes: int) -> float:
+    """The sending end: nbytes until the receiver's acknowledgement, in Mbit/s of payload."""
+    t0 = time.perf_counter()
+    c.sendall(bytes(nbytes))
+    c.recv(1)
+    return nbytes * 8 / (time.perf_counter() - t0) / 1e6
+
+
 if __name__ == "__main__":  # the two ends of VethChain.goodput, one in each namespace
     import sys
 
+    from benchmarks.pipeline import connect
+
     what, addr, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
     if what == "sink":
-        _sink(addr, size)
+        host, port = addr.rsplit(":", 1)
+        with socket.create_server((host, int(port))) as server:
+            _drain(server, size)
     else:
-        print(f"{_send(addr, size):.3f}")
+        with connect(addr) as sock:
+            print(f"{_timed_send(sock, size):.3f}")

@@ -64,18 +64,17 @@ def add_measured(summary: pd.DataFrame, records: list[dict], links: list) -> tup
     """The measured step and time to target per link where a record matches; a note saying
     which rows show what."""
     out = summary.copy()
+    labels = [lk.label for lk in links]
+    for lab in labels:
+        out[cols.STEP_MEASURED.name(lab)], out[cols.TTA_MEASURED.name(lab)] = math.nan, math.nan
     shown = 0
-    for lk in links:
-        step_col, tta_col = cols.STEP_MEASURED.name(lk.label), cols.TTA_MEASURED.name(lk.label)
-        out[step_col], out[tta_col] = math.nan, math.nan
-        for i, row in out.iterrows():
-            found = [r for r in records if r["link"] == lk.label and _same_setting(r, row)]
-            if not found:
-                continue
-            step = float(found[-1]["measured_s"])
-            out.loc[i, step_col] = step
-            out.loc[i, tta_col] = row.get(cols.STEPS.key, math.nan) * step
-            shown += 1
+    for i, row in out.iterrows():
+        steps = {r["link"]: float(r["measured_s"]) for r in records if _same_setting(r, row)}  # the last record wins
+        for lab in labels:
+            if lab in steps:
+                out.loc[i, cols.STEP_MEASURED.name(lab)] = steps[lab]
+                out.loc[i, cols.TTA_MEASURED.name(lab)] = row.get(cols.STEPS.key, math.nan) * steps[lab]
+                shown += 1
     if not records:
         return out, ""
     how = {

@@ -93,17 +93,22 @@ class Runtime:
 
     def facts(self) -> dict:
         """Where the run ran: the same seed gives the same run only on the same kind of machine."""
-        import hashlib
-        import socket
-
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else _cpu_name()
         return {
             schema.TAG_DEVICE: self.device.type,
             schema.TAG_DEVICE_NAME: name,
-            schema.TAG_HOST: hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8],
+            schema.TAG_HOST: host_hash(),
             schema.TAG_CPU_CAPABILITY: torch.backends.cpu.get_cpu_capability(),
             schema.TAG_TORCH: torch.__version__,
         }
+
+
+def host_hash() -> str:
+    """This machine as the runs record it (schema.TAG_HOST): a short hash of its host name."""
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _cpu_name() -> str:
