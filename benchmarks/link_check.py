@@ -14,8 +14,9 @@ Two ways to time it:
   ``reports.link``; ``measured_over_estimated`` = measured / estimated.
 - ``--schedule gpipe|1f1b --microbatches M``: windows of ``--steps`` steps until three in a row
   have medians within 1% of each other (steady), unshaped and then at each link; the estimate
-  is ``reports.link.pipeline_s`` from each stage's measured busy seconds per micro-batch and
-  each cut's bytes per micro-batch in each direction, beside the serial and overlapped bounds
+  is ``reports.link.pipeline_s`` (the schedule played out) from each stage's measured forward
+  and backward seconds per micro-batch and optimizer seconds per step, unshaped, and each cut's
+  bytes per micro-batch in each direction, beside the serial and overlapped bounds
   of the same pipeline (``reports.link.pipeline_bounds``).
 
 ``goodput_mbit`` is what a bulk TCP transfer gets through the shaped link.
@@ -37,6 +38,7 @@ SCHEDULE_METHODS = ("none", "uniform:b=8", "topk:r=0.2", "delta:b=3", "fp8:fmt=e
 INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
 MEASURED_OVER_ESTIMATED = "measured_over_estimated"  # the JSON field: measured / serial estimate
 STEADY_WINDOWS, STEADY_SPREAD = 3, 0.01  # steady: three windows whose medians agree within 1%
+BUSY = ("busy_fwd_s", "busy_bwd_s", "busy_opt_s")  # a stage's record: forward, backward, optimizer seconds
 
 
 def free_ports(n: int) -> list[int]:
@@ -243,19 +245,23 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
         stage_recs = [rec, *(lr["phases"][i + 1] for lr in later)]
         d = per.setdefault(link, {"why": why, "windows": [], "busy": [], "fwd": [], "bwd": []})
         d["windows"].append(rec["step_s"])
-        d["busy"].append([s["busy_s"] / max(s["steps"], 1) / m for s in stage_recs])
+        d["busy"].append([[s[k] / max(s["steps"], 1) for k in BUSY] for s in stage_recs])
         d["fwd"].append([s["sent_fwd"] / max(s["steps"], 1) / m for s in stage_recs[:-1]])
         d["bwd"].append([s["sent_bwd"] / max(s["steps"], 1) / m for s in stage_recs[1:]])
     last = {k: v["windows"][-STEADY_WINDOWS:] for k, v in per.items()}
     base = per[None]
-    stage_s = [statistics.median(b[r] for b in base["busy"][-STEADY_WINDOWS:]) for r in range(stages)]
+    # each stage's forward and backward per micro-batch and optimizer per step, unshaped
+    f, b, o = ([statistics.median(w[r][k] for w in base["busy"][-STEADY_WINDOWS:]) for r in range(stages)]
+               for k in range(len(BUSY)))  # fmt: skip
+    f, b = [x / m for x in f], [x / m for x in b]
+    stage_s = [fr + br + orr / m for fr, br, orr in zip(f, b, o, strict=True)]
     rows = []
     for link in links:
         d = per[link]
         fwd = [statistics.mean(f[j] for f in d["fwd"]) for j in range(stages - 1)]
         bwd = [statistics.mean(b[j] for b in d["bwd"]) for j in range(stages - 1)]
         wf, wb = [model.wire_time(b, link) for b in fwd], [model.wire_time(b, link) for b in bwd]
-        est = model.pipeline_s(stage_s, wf, wb, link, m)
+        est = model.pipeline_s(schedule, f, b, o, wf, wb, link, m)
         serial, overlap = model.pipeline_bounds(stage_s, wf, wb, link, m)
         measured = statistics.median(statistics.median(w) for w in last[link])
         rows.append({"method": config["fwd"], "link": link.label, "schedule": schedule, "microbatches": m,

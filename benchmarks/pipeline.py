@@ -14,9 +14,10 @@ cut:
 - its optimizer steps the parameters that got gradients (its own layers), once per step, after
   the gradients of all M micro-batches have accumulated (the loss of each is divided by M).
 
-A step splits the batch into M micro-batches and runs them in a schedule: ``gpipe`` (all
-forwards, then all backwards) or ``1f1b`` (stage r runs S - r - 1 forwards, then alternates one
-forward and one backward, then the remaining backwards). Each socket has a sending thread and a
+A step splits the batch into M micro-batches and runs them in a schedule
+(``reports.schedule.schedule``, the order the cost model plays too): ``gpipe`` (all forwards,
+then all backwards) or ``1f1b`` (stage r runs S - r - 1 forwards, then alternates one forward
+and one backward, then the remaining backwards). Each socket has a sending thread and a
 receiving thread, so a stage computes while its bytes travel; a link's one-way delay, where the
 kernel has no netem, is added by the sending thread (each message leaves ``delay`` seconds after
 it was queued, later ones are not held behind it).
@@ -24,8 +25,8 @@ it was queued, later ones are not held behind it).
 Stage 0 runs the steps and times each one (its first forward to its optimizer step). A phase of
 N steps is asked for on stage 0's stdin (``run N [delay]``) and answered on its stdout with a
 JSON line; every stage reports, per phase, the bytes of its output cut and its busy seconds
-(forward, backward, encode and decode: not the waits) and, the last, its losses, as JSON lines
-when ``quit`` ends the run.
+(forward, backward and optimizer apart, encode and decode inside them: not the waits) and,
+the last, its losses, as JSON lines when ``quit`` ends the run.
 
     python -m benchmarks.pipeline --rank R --stages S --listen HOST:PORT --connect HOST:PORT \
         --config JSON [--schedule gpipe|1f1b] [--microbatches M] [--threads T]
@@ -44,8 +45,9 @@ import time
 
 import torch
 
+from reports.schedule import SCHEDULES, schedule
+
 TENSOR, PHASE, QUIT, DELAY = 0, 1, 2, 3
-SCHEDULES = ("gpipe", "1f1b")
 _HEAD = struct.Struct("<BQ")
 
 
@@ -140,21 +142,6 @@ class Link:
             self.inbox.put(e)
 
 
-def schedule(kind: str, rank: int, stages: int, m: int) -> list[tuple[str, int]]:
-    """The order of one step's micro-batch forwards ("F", i) and backwards ("B", i) on a stage;
-    every stage runs the forwards and the backwards each in micro-batch order, so what one
-    stage sends is what its neighbour waits for next."""
-    if kind == "gpipe":
-        return [("F", i) for i in range(m)] + [("B", i) for i in range(m)]
-    if kind != "1f1b":
-        raise ValueError(f"schedule {kind!r}: one of {', '.join(SCHEDULES)}")
-    warm = min(stages - rank - 1, m)
-    out = [("F", i) for i in range(warm)]
-    for i in range(m - warm):
-        out += [("F", warm + i), ("B", i)]
-    return out + [("B", i) for i in range(m - warm, m)]
-
-
 def split(x, m: int) -> list:
     """A batch (a tensor or a dict of tensors, batch first) in m micro-batches."""
     if isinstance(x, dict):
@@ -247,7 +234,8 @@ class Stage:
         self.rank, self.stages, self.last, self.loop = rank, stages, rank == stages - 1, loop
         self.prev, self.next, self.m, self.kind = prev, nxt, m, kind
         self.order = schedule(kind, rank, stages, m)
-        self.sent_fwd, self.sent_bwd, self.busy = 0, 0, 0.0  # bytes: output cut's acts, input's grads
+        self.sent_fwd, self.sent_bwd = 0, 0  # bytes: output cut's acts, input's grads
+        self.busy = {"F": 0.0, "B": 0.0, "opt": 0.0}  # seconds of forward, backward, optimizer work
         self.ids = None
         self.mb: dict[int, dict] = {}  # micro-batch -> out_act, in_act, loss, kept positions
         self.cur: dict = {}
@@ -351,7 +339,7 @@ class Stage:
         if self.prefix is not None and not self.prefix.learnt:
             self.prefix.install()
         self.mb[i], self.cur = self.cur, {}
-        self.busy += time.perf_counter() - t0
+        self.busy["F"] += time.perf_counter() - t0
 
     def _backward(self, i: int) -> None:
         mb = self.mb.pop(i)
@@ -366,7 +354,7 @@ class Stage:
             mb["out_act"].backward(self._recv_grad(mb, data))
         if self.rank > 0:
             self._send_grad(mb)
-        self.busy += time.perf_counter() - t0
+        self.busy["B"] += time.perf_counter() - t0
 
     def step(self, inputs, labels, ids, first: bytes | None = None) -> float | None:
         """One training step of this stage over M micro-batches; the loss on the last stage."""
@@ -382,7 +370,7 @@ class Stage:
         t0 = time.perf_counter()
         lp.optimizer.step()
         lp.scheduler.step()
-        self.busy += time.perf_counter() - t0
+        self.busy["opt"] += time.perf_counter() - t0
         return sum(self.losses_mb) if self.last else None
 
 
@@ -405,8 +393,9 @@ def batches_forever(loop):
 
 def _phase_record(stage: Stage, steps: int) -> dict:
     rec = {"bytes": stage.sent_fwd + stage.sent_bwd, "sent_fwd": stage.sent_fwd, "sent_bwd": stage.sent_bwd,
-           "busy_s": stage.busy, "steps": steps}  # fmt: skip
-    stage.sent_fwd, stage.sent_bwd, stage.busy = 0, 0, 0.0
+           "busy_s": sum(stage.busy.values()), "busy_fwd_s": stage.busy["F"], "busy_bwd_s": stage.busy["B"],
+           "busy_opt_s": stage.busy["opt"], "steps": steps}  # fmt: skip
+    stage.sent_fwd, stage.sent_bwd, stage.busy = 0, 0, dict.fromkeys(stage.busy, 0.0)
     return rec
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 import schema
 
 from . import columns as cols
+from . import schedule
 from .stats import AT_FLOOR, baseline_of
 
 FORMULA = """\
@@ -34,13 +35,15 @@ FORMULA = """\
     wire_s      = (bytes_fwd_run + bytes_bwd_run) x batch_size x 8 / bandwidth
     est_batch_s          = compute_s + compress_s + wire_s + 2 x latency x cuts   (serial: an upper bound)
     est_batch_s_overlap  = max(compute_s + compress_s, wire_s) + 2 x latency x cuts   (overlapped: a lower bound)
-    est_batch_s_1f1b     = (M - 1) x max(c, w_fwd, w_bwd) + S x c + cuts x (w_fwd + w_bwd) + 2 x latency x cuts
-                  (a micro-batched pipeline, GPipe or 1F1B: S = cuts + 1 stages, one device each, M
-                  micro-batches a batch (report --microbatches, default 4); c = (compute_s + compress_s)
-                  / (S x M), a micro-batch's work on one stage, stages balanced; w_fwd, w_bwd = one
-                  micro-batch's forward and backward bytes at one cut (the run's, split evenly over
-                  the cuts) at the link's rate in each direction: the fill of one micro-batch through
-                  every stage and cut, then one micro-batch per step of the busiest stage or link)
+    est_batch_s_1f1b     = the steady step of the 1F1B schedule played out (reports/schedule.py): S = cuts + 1
+                  stages, one device each, stages balanced, M micro-batches a batch (report
+                  --microbatches, default 4); a micro-batch's work on one stage is
+                  (compute_s + compress_s) / (S x M), its backward twice its forward; a stage runs
+                  its next forward or backward when it is free and the activation or gradient it
+                  needs has arrived; each cut is two one-way links carrying one micro-batch's
+                  forward (bytes_fwd_run) or backward (bytes_bwd_run) bytes, split evenly over the
+                  cuts, at the link's rate, one message at a time, plus the latency. Between the
+                  two bounds; where the link paces it, stage 0 waits for each gradient's round trip.
     speedup     = the same placement's `none` est_batch_s / this row's
     tta_s       = steps_to_target x est_batch_s; tta_speedup = the baseline's tta_s / this row's
 """
@@ -75,6 +78,7 @@ def parse_links(text: str) -> list[Link]:
 
 
 MICROBATCHES = 4  # the report's micro-batches per batch for est_batch_s_1f1b
+BWD_OVER_FWD = 2.0  # a micro-batch's backward work over its forward (the usual rule: two matmuls to one)
 SETTING = ("model", "image_size", "max_length", "precision", "device")  # config keys; with task, batch, machine
 COMPUTE_S, COMPRESS_S, BYTES_RUN = cols.COMPUTE_S.key, cols.COMPRESS_S.key, cols.BYTES_RUN.key
 FWD_SHARE = cols.FWD_SHARE.key
@@ -131,35 +135,38 @@ def overlap_s(busy_s: float, wire: float, link: Link, cuts: int) -> float:
     return float(max(busy_s, wire) + 2 * link.latency_s * cuts)
 
 
-def pipeline_s(stage_s: list[float], wire_fwd: list[float], wire_bwd: list[float], link: Link, m: int) -> float:
-    """A micro-batched pipeline's step (GPipe or 1F1B): one micro-batch's fill through every
-    stage (``stage_s``: its forward and backward work on each) and every cut (``wire_fwd``,
-    ``wire_bwd``: its bytes at each cut's rate, one direction each, with the latency), then M - 1
-    more at the pace of the busiest stage or link direction."""
-    cuts = len(wire_fwd)
-    busiest = max([*stage_s, *wire_fwd, *wire_bwd])
-    return float((m - 1) * busiest + sum(stage_s) + sum(wire_fwd) + sum(wire_bwd) + 2 * link.latency_s * cuts)
+def pipeline_s(kind: str, fwd_s: list[float], bwd_s: list[float], opt_s: list[float], wire_fwd: list[float],
+               wire_bwd: list[float], link: Link, m: int) -> float:  # fmt: skip
+    """A micro-batched pipeline's steady step (GPipe or 1F1B), by playing its schedule
+    (``reports.schedule.step_s``): ``fwd_s``, ``bwd_s`` one micro-batch's work on each stage,
+    ``opt_s`` each stage's optimizer step, ``wire_fwd``, ``wire_bwd`` one micro-batch's bytes
+    at each cut at the link's rate, one direction each; the latency per message."""
+    return float(schedule.step_s(kind, fwd_s, bwd_s, opt_s, wire_fwd, wire_bwd, link.latency_s, m))
 
 
 def pipeline_bounds(
     stage_s: list[float], wire_fwd: list[float], wire_bwd: list[float], link: Link, m: int
 ) -> tuple[float, float]:
-    """The same pipeline's (serial, overlapped) bounds: nothing overlaps (every micro-batch's
-    work and bytes one after the other), and everything overlaps (M micro-batches at the pace of
-    the busiest stage or link direction, the latency paid once)."""
+    """The same pipeline's (serial, overlapped) bounds from each stage's work per micro-batch
+    (``stage_s``, forward, backward and its share of the optimizer step): nothing overlaps
+    (every micro-batch's work and bytes one after the other), and everything overlaps (M
+    micro-batches at the pace of the busiest stage or link direction, the latency paid once)."""
     lat = 2 * link.latency_s * len(wire_fwd)
     serial = m * (sum(stage_s) + sum(wire_fwd) + sum(wire_bwd) + lat)
     return float(serial), float(m * max([*stage_s, *wire_fwd, *wire_bwd]) + lat)
 
 
 def estimate_1f1b(row, link: Link, m: int = MICROBATCHES) -> float:
-    """A report row's micro-batched estimate (FORMULA's est_batch_s_1f1b): balanced stages."""
+    """A report row's micro-batched estimate (FORMULA's est_batch_s_1f1b): 1F1B over balanced
+    stages, a micro-batch's backward BWD_OVER_FWD times its forward."""
     cuts = int(row["cuts"])
     stages = cuts + 1
     share = row[FWD_SHARE] if not math.isnan(row[FWD_SHARE]) else 0.5
     per_cut = wire_s(row, link) / (m * cuts)
     c = (row[COMPUTE_S] + row[COMPRESS_S]) / (stages * m)
-    return pipeline_s([c] * stages, [per_cut * share] * cuts, [per_cut * (1 - share)] * cuts, link, m)
+    f = c / (1 + BWD_OVER_FWD)
+    return pipeline_s("1f1b", [f] * stages, [c - f] * stages, [0.0] * stages, [per_cut * share] * cuts,
+                      [per_cut * (1 - share)] * cuts, link, m)  # fmt: skip
 
 
 def wire_s(row, link: Link) -> float:

@@ -36,7 +36,7 @@ def test_micro_batched_stages_over_loopback_reach_the_gradient_accumulation_loss
 
 
 def test_schedules_run_each_micro_batch_forward_then_backward_in_order():
-    from benchmarks.pipeline import schedule
+    from reports.schedule import schedule
 
     assert schedule("gpipe", 0, 2, 3) == [("F", 0), ("F", 1), ("F", 2), ("B", 0), ("B", 1), ("B", 2)]
     assert schedule("1f1b", 0, 3, 4) == [("F", 0), ("F", 1), ("F", 2), ("B", 0), ("F", 3), ("B", 1), ("B", 2),
@@ -101,17 +101,42 @@ def test_link_check_bounds_are_reports_link_model():
     assert link_check.bounds(0.459, 4849768, fast, 2)[0] == pytest.approx(0.459 + 4849768 * 8 / 1e9)
 
 
-def test_the_pipelined_step_lies_between_its_bounds_and_is_the_fill_plus_the_busiest_pace():
+def test_the_pipelined_step_is_its_schedule_played_out_and_lies_between_its_bounds():
     from reports.link import parse_links, pipeline_bounds, pipeline_s
 
     (lk,) = parse_links("100mbit+5ms")
-    stage, wf, wb = [0.10, 0.05], [0.08], [0.02]  # per micro-batch: two stages, one cut
-    est = pipeline_s(stage, wf, wb, lk, 4)
-    assert est == pytest.approx(3 * 0.10 + 0.15 + 0.10 + 0.01)
-    serial, overlap = pipeline_bounds(stage, wf, wb, lk, 4)
-    assert serial == pytest.approx(4 * (0.15 + 0.10 + 0.01)) and overlap == pytest.approx(4 * 0.10 + 0.01)
-    assert overlap <= est <= serial
-    assert pipeline_s(stage, [0.5], wb, lk, 4) == pytest.approx(3 * 0.5 + 0.15 + 0.52 + 0.01)  # the link paces it
+    f, b, o = [1.0, 1.0], [2.0, 2.0], [0.0, 0.0]  # per micro-batch, two balanced stages, one cut
+    assert pipeline_s("1f1b", f, b, o, [0.0], [0.0], parse_links("1gbit")[0], 4) == pytest.approx((4 + 2 - 1) * 3)
+    # the link paces it (5 s each way a micro-batch). GPipe: activations arrive at 6, 11, 16, 21;
+    # stage 1 runs F at 6, 11, 16, 21 and its four B from 22 to 30; the gradients leave at 24,
+    # 29, 34, 39 and arrive at 29, 34, 39, 44 (plus the latency); stage 0's last B ends at 46
+    assert pipeline_s("gpipe", f, b, o, [5.0], [5.0], lk, 4) == pytest.approx(46 + 2 * lk.latency_s * 4, abs=0.05)
+    # 1F1B starts each gradient's trip sooner: 37 s without latency (the closed formula's 31 is
+    # the fill plus (M - 1) link paces, which misses the round trip stage 0 waits for)
+    got = pipeline_s("1f1b", f, b, o, [5.0], [5.0], parse_links("1gbit")[0], 4)
+    assert got == pytest.approx(37.0)
+    # the optimizer step ends every step on every stage
+    assert pipeline_s("1f1b", f, b, [0.5, 0.5], [0.0], [0.0], lk, 4) > pipeline_s("1f1b", f, b, o, [0.0], [0.0], lk, 4)
+    stage = [3.0, 3.0]
+    serial, overlap = pipeline_bounds(stage, [5.0], [5.0], lk, 4)
+    assert serial == pytest.approx(4 * (6 + 10 + 0.01)) and overlap == pytest.approx(4 * 5 + 0.01)
+    assert overlap <= pipeline_s("1f1b", f, b, o, [5.0], [5.0], lk, 4) <= serial
+
+
+def test_the_played_schedule_matches_the_fill_and_pace_where_stages_pace_it_and_refuses_a_bad_shape():
+    from reports.schedule import step_s
+
+    # compute-bound, unbalanced: GPipe takes the fill plus (M - 1) of the slowest stage
+    f, b = [0.1, 0.3, 0.2], [0.2, 0.6, 0.4]
+    fill = sum(f) + sum(b)
+    assert step_s("gpipe", f, b, [0, 0, 0], [0, 0], [0, 0], 0.0, 8) == pytest.approx(fill + 7 * 0.9)
+    # 1F1B keeps stage 1 busy but for 0.1 s before its first forward and 0.3 s waiting for the first
+    # gradient (stage 2's F0 and B0 after stage 1's F1 ends at 0.7), then stage 0's last backward
+    assert step_s("1f1b", f, b, [0, 0, 0], [0, 0], [0, 0], 0.0, 8) == pytest.approx(0.1 + 0.3 + 8 * 0.9 + 0.2)
+    with pytest.raises(ValueError, match="one wire time a cut"):
+        step_s("1f1b", f, b, [0, 0, 0], [0], [0], 0.0, 4)
+    with pytest.raises(ValueError, match="schedule 'zb'"):
+        step_s("zb", f, b, [0, 0, 0], [0, 0], [0, 0], 0.0, 4)
 
 
 def test_nlp_stages_with_batches_of_varying_length_reach_the_gradient_accumulation_loss(tmp_path, monkeypatch):
