@@ -3,7 +3,7 @@ a real (micro-batched, overlapped) pipeline per (setting, method, link); ``repor
 multiplies a row's steps to target by it.
 
 - ``step_measured_s_<link>``: the record's steady step time for the row's task, forward method
-  and setting (model, batch size, input size or length), at that link;
+  and setting (model, batch size, input size or length, placement), at that link;
 - ``tta_measured_<link>`` = steps_to_target x step_measured_s_<link>.
 
 Rows with no record keep the estimate alone (``tta_s_<link>``); the report says which it shows.
@@ -21,7 +21,8 @@ import schema
 
 from . import columns as cols
 
-MATCH = ("model", "batch_size", "image_size", "max_length")  # config keys a record and a row must share (or both lack)
+# config keys a record and a row must share (or both lack); the placement decides the stages and cuts
+MATCH = ("model", "batch_size", "image_size", "max_length", "placement")
 
 
 def load(path: str | Path) -> list[dict]:
@@ -45,7 +46,8 @@ def _same_setting(record: dict, row) -> bool:
         return False
     from trainables import task
 
-    defaults = task(str(row["task"])).training  # what a config leaves out, its task's sweep training sets
+    t = task(str(row["task"]))
+    defaults = {"placement": t.placement, **t.training}  # what a config leaves out: its task's sweep training
     mine = {**defaults, **cfg, "batch_size": int(row["batch_size"])}
     theirs = {**defaults, **theirs}
     return all(str(mine.get(k)) == str(theirs.get(k)) for k in MATCH)

@@ -229,7 +229,9 @@ def test_time_to_target_at_a_measured_step_where_link_check_recorded_one_and_the
     records = [{"task": "fashion_mnist", "method": "uniform:b=8", "link": "100mbit", "measured_s": 0.5, "config": cfg,
                 "schedule": "1f1b", "microbatches": 4, "date": "2026-12-06"},
                {"task": "fashion_mnist", "method": "topk:r=0.2", "link": "100mbit", "measured_s": 0.7,
-                "config": {**cfg, "batch_size": 32}}]  # another setting: no match  # fmt: skip
+                "config": {**cfg, "batch_size": 32}},  # another setting: no match
+               {"task": "fashion_mnist", "method": "none", "link": "100mbit", "measured_s": 0.6,
+                "config": {**cfg, "placement": "first:8"}}]  # other cuts, other stages: no match  # fmt: skip
     rep = table.build(df, "val_acc", links=LINKS, measured=records)
     s = rep.summary.set_index("fwd")
     assert s.loc["uniform:b=8", "tta_measured_100mbit"] == pytest.approx(s.loc["uniform:b=8", "steps_to_target"] * 0.5)
