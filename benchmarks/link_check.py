@@ -38,6 +38,7 @@ SCHEDULE_METHODS = ("none", "uniform:b=8", "topk:r=0.2", "delta:b=3", "fp8:fmt=e
 INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
 MEASURED_OVER_ESTIMATED = "measured_over_estimated"  # the JSON field: measured / serial estimate
 STEADY_WINDOWS, STEADY_SPREAD = 3, 0.01  # steady: three windows whose medians agree within 1%
+BWD_SEP = " bwd="  # --method "FWD bwd=BWD": a backward other than the forward's default
 BUSY = ("busy_fwd_s", "busy_bwd_s", "busy_opt_s")  # a stage's record: forward, backward, optimizer seconds
 
 
@@ -183,7 +184,7 @@ def check_method(config: dict, links: list, steps: int, netem: bool = True, topo
         per_step = statistics.mean(sent[link])
         serial, overlap = bounds(base, per_step, link, cuts)
         measured = statistics.median(x for ts in times[link] for x in ts)
-        rows.append({"method": config["fwd"], "link": link.label, "measured_s": measured, "estimated_s": serial,
+        rows.append({"method": method_label(config), "link": link.label, "measured_s": measured, "estimated_s": serial,
                      MEASURED_OVER_ESTIMATED: measured / serial, "estimated_overlap_s": overlap, "unshaped_s": base,
                      "bytes_per_step": per_step})  # fmt: skip
     return rows
@@ -264,7 +265,7 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
         est = model.pipeline_s(schedule, f, b, o, wf, wb, link, m)
         serial, overlap = model.pipeline_bounds(stage_s, wf, wb, link, m)
         measured = statistics.median(statistics.median(w) for w in last[link])
-        rows.append({"method": config["fwd"], "link": link.label, "schedule": schedule, "microbatches": m,
+        rows.append({"method": method_label(config), "link": link.label, "schedule": schedule, "microbatches": m,
                      "measured_s": measured, "estimated_1f1b_s": est, "measured_over_1f1b": measured / est,
                      "serial_s": serial, "overlapped_s": overlap, "within_bounds": overlap <= measured <= serial,
                      "unshaped_s": statistics.median(statistics.median(w) for w in last[None]),
@@ -319,6 +320,17 @@ def schedule_table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def method_config(method: str) -> dict:
+    """A --method entry, ``FWD`` or ``FWD bwd=BWD`` (as ``spaces -v`` prints a row), as config keys."""
+    fwd, _, bwd = method.partition(BWD_SEP)
+    return {"fwd": fwd.strip(), **({"bwd": bwd.strip()} if bwd.strip() else {})}
+
+
+def method_label(config: dict) -> str:
+    """The row's method as --method takes it back."""
+    return config["fwd"] + (f"{BWD_SEP}{config['bwd']}" if config.get("bwd") else "")
+
+
 def run(links: list, methods: list[str], families: list[str], steps: int, opts: dict) -> list[dict]:
     """Inside the namespace: every (family, method, link) row, with the link's goodput."""
     configs = default_configs(families, steps, opts.get("placement"))
@@ -337,12 +349,13 @@ def run(links: list, methods: list[str], families: list[str], steps: int, opts: 
         rows = []
         for fam, cfg in configs.items():
             for m in methods:
+                run_cfg = {**cfg, **method_config(m)}
                 if opts.get("schedule"):
-                    got = check_schedule({**cfg, "fwd": m}, links, topo, opts["schedule"], opts["microbatches"],
-                                         steps, opts["windows"], netem)  # fmt: skip
+                    got = check_schedule(run_cfg, links, topo, opts["schedule"], opts["microbatches"], steps,
+                                         opts["windows"], netem)  # fmt: skip
                     key = "measured_over_1f1b"
                 else:
-                    got, key = check_method({**cfg, "fwd": m}, links, steps, netem, topo), MEASURED_OVER_ESTIMATED
+                    got, key = check_method(run_cfg, links, steps, netem, topo), MEASURED_OVER_ESTIMATED
                 for r in got:
                     rows.append({"family": fam, **r, "goodput_mbit": goodput[r["link"]]})
                     print(f"  {fam} {m} @ {r['link']}: ratio {r[key]:.2f}", file=sys.stderr, flush=True)
@@ -365,7 +378,8 @@ def record(rows: list[dict], path: str, families: list[str], steps: int, placeme
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     where = {"date": datetime.date.today().isoformat(), "commit": commit.stdout.strip(),
              schema.TAG_HOST: host_hash()}  # fmt: skip
-    out = [{**r, "task": configs[r["family"]]["task"], "config": configs[r["family"]], **where} for r in rows]
+    out = [{**r, "task": configs[r["family"]]["task"], "method": method_config(r["method"])["fwd"],
+            "config": {**configs[r["family"]], **method_config(r["method"])}, **where} for r in rows]  # fmt: skip
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(out, indent=1) + "\n")
 

@@ -28,7 +28,8 @@ def register(sub) -> None:
     p = sub.add_parser("link-check", help="the link model against a real tc-shaped link (root)", epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--link", default="100mbit+5ms,1gbit", help="links to shape, e.g. 100mbit+5ms,1gbit")
-    p.add_argument("--method", help="forward specs separated by ';' (default: the check's own list)")
+    p.add_argument("--method", help="forward specs separated by ';', each optionally followed by ' bwd=SPEC' "
+                   "(default: the check's own list, each with its default backward)")
     p.add_argument("--family", default="cv,nlp", help="cv, nlp or both")
     p.add_argument("--steps", type=int, default=None, help="timed steps per phase (serial: 5) or window (schedule: 10)")
     p.add_argument("--schedule", choices=["gpipe", "1f1b"], help="micro-batched, overlapped (default: serial)")
@@ -135,8 +136,8 @@ def main(args: argparse.Namespace) -> int:
         if steps < 1:
             raise UsageError(f"--steps {steps}: must be at least 1")
         methods = methods or list(link_check.SCHEDULE_METHODS if args.schedule else link_check.METHODS)
-        for m in methods:
-            compression.parse_spec(m)
+        given = [link_check.method_config(m) for m in methods]  # canonical where they enter, as rows store them
+        methods = [link_check.method_label({k: compression.canonical(v) for k, v in c.items()}) for c in given]
         _check(args, families)
     except compression.SpecError as e:
         return fail(f"--method: {e}")

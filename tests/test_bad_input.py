@@ -98,6 +98,7 @@ def cases(d, fm, glue):
         (["link-check", "--family", "gpu"], "--family 'gpu'"),
         (["link-check", "--link", "fast"], "--link 'fast'"),
         (["link-check", "--method", "uniform:b=99"], "b=99"),
+        (["link-check", "--method", "none bwd=topk:r=2"], "r=2"),
         (["link-check", "--schedule", "1f1b", "--microbatches", "3"], "does not split evenly"),
         (["link-check", "--netns", "2"], "--netns 2: cv's placement has 3 stages"),
         (["link-check", "--netns", "1", "--placement", "first:4"], "--netns 1"),

@@ -231,7 +231,9 @@ def test_time_to_target_at_a_measured_step_where_link_check_recorded_one_and_the
                {"task": "fashion_mnist", "method": "topk:r=0.2", "link": "100mbit", "measured_s": 0.7,
                 "config": {**cfg, "batch_size": 32}},  # another setting: no match
                {"task": "fashion_mnist", "method": "none", "link": "100mbit", "measured_s": 0.6,
-                "config": {**cfg, "placement": "first:8"}}]  # other cuts, other stages: no match  # fmt: skip
+                "config": {**cfg, "placement": "first:8"}},  # other cuts, other stages: no match
+               {"task": "fashion_mnist", "method": "topk:r=0.2", "link": "100mbit", "measured_s": 0.7,
+                "config": {**cfg, "bwd": "uniform:b=4"}}]  # another backward than the row's: no match  # fmt: skip
     rep = table.build(df, "val_acc", links=LINKS, measured=records)
     s = rep.summary.set_index("fwd")
     assert s.loc["uniform:b=8", "tta_measured_100mbit"] == pytest.approx(s.loc["uniform:b=8", "steps_to_target"] * 0.5)
@@ -242,6 +244,15 @@ def test_time_to_target_at_a_measured_step_where_link_check_recorded_one_and_the
     assert "(measured step: " in text
     with pytest.raises(ValueError, match="--measured"):
         load(__file__)
+
+
+def test_a_link_check_method_names_its_own_backward_as_spaces_print_it_and_records_it_in_its_config():
+    from benchmarks.link_check import method_config, method_label
+
+    c = method_config("uniform:b=3,range=absmax bwd=uniform:b=6,range=absmax")
+    assert c == {"fwd": "uniform:b=3,range=absmax", "bwd": "uniform:b=6,range=absmax"}
+    assert method_label(c) == "uniform:b=3,range=absmax bwd=uniform:b=6,range=absmax"
+    assert method_config("fp8") == {"fwd": "fp8"} and method_label({"fwd": "fp8"}) == "fp8"
 
 
 def test_link_check_tta_gives_the_measured_time_to_target_ratio_beside_the_estimated_one(tmp_path, capsys):
