@@ -31,14 +31,18 @@ import statistics
 import subprocess
 import sys
 
+from reports.measured import BWD_SEP
+
 from .netshape import Loopback, VethChain, missing_tools, shape
 
 METHODS = ("none", "uniform:b=8", "sortquant:b=2,s=2", "topk:r=0.2", "delta:b=3")
 SCHEDULE_METHODS = ("none", "uniform:b=8", "topk:r=0.2", "delta:b=3", "fp8:fmt=e4m3", "hadamard:b=4", "lowrank:r=8")
 INSIDE = "COMPSWEEP_LINK_CHECK_INSIDE"  # set in the namespace's child: do not unshare again
 MEASURED_OVER_ESTIMATED = "measured_over_estimated"  # the JSON field: measured / serial estimate
+# the training batches a check cycles through, once in its warm-up: every timed step sees its
+# examples again, as training does from the second epoch (AQ-SGD sends deltas, not first sightings)
+CYCLE = 8
 STEADY_WINDOWS, STEADY_SPREAD = 3, 0.01  # steady: three windows whose medians agree within 1%
-BWD_SEP = " bwd="  # --method "FWD bwd=BWD": a backward other than the forward's default
 BUSY = ("busy_fwd_s", "busy_bwd_s", "busy_opt_s")  # a stage's record: forward, backward, optimizer seconds
 
 
@@ -164,12 +168,12 @@ def simulate(config: dict, n: int, microbatches: int = 1) -> list[float]:
 
 
 def check_method(config: dict, links: list, steps: int, netem: bool = True, topo=None) -> list[dict]:
-    """Serial (one batch at a time): two warm-up steps, then ``steps`` rounds of one unshaped
+    """Serial (one batch at a time): a warm-up pass over the CYCLE batches, then ``steps`` rounds of one unshaped
     step and one step per link, interleaved (a busy machine slows all of them alike); a row per
     link. Without netem the senders add each link's delay before every message."""
     cuts = stage_count(config) - 1
     order = [None, *links]  # one round
-    plan = [2] + [1] * (steps * len(order))
+    plan = [CYCLE] + [1] * (steps * len(order))
     at = [None] + [order[i % len(order)] for i in range(steps * len(order))]
     delays = [0.0 if (lk is None or netem) else lk.latency_s for lk in at]
     reshape = topo.shape if topo is not None else shape
@@ -233,7 +237,7 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
     phases: list[tuple] = []  # (link, stage 0's record, why it stopped) per timed phase, in order
     try:
         topo.shape(None)
-        pipe.phase(2)  # warm-up (the later stages' phase 0): each stage learns its prefix, kernels compile
+        pipe.phase(CYCLE)  # warm-up (the later stages' phase 0): prefixes learnt, kernels compiled, examples seen
         for link in [None, *links]:
             topo.shape(link)
             recs, why = until_steady(pipe, window, max_windows, 0.0 if (link is None or netem) else link.latency_s)
@@ -269,14 +273,15 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
                      "measured_s": measured, "estimated_1f1b_s": est, "measured_over_1f1b": measured / est,
                      "serial_s": serial, "overlapped_s": overlap, "within_bounds": overlap <= measured <= serial,
                      "unshaped_s": statistics.median(statistics.median(w) for w in last[None]),
-                     "stage_s": stage_s, "bytes_per_step": m * (sum(fwd) + sum(bwd)), "steady": d["why"],
+                     "stage_s": stage_s, "stage_fwd_s": f, "stage_bwd_s": b, "stage_opt_s": o,
+                     "bytes_per_step": m * (sum(fwd) + sum(bwd)), "steady": d["why"],
                      "steady_unshaped": base["why"]})  # fmt: skip
     return rows
 
 
-def default_configs(families: list[str], steps: int, placement: str | None = None) -> dict[str, dict]:
-    """The CV and NLP defaults of the results (their tasks' sweep training), with enough
-    training examples for the phases (the data cycle when a run needs more)."""
+def default_configs(families: list[str], placement: str | None = None) -> dict[str, dict]:
+    """The CV and NLP defaults of the results (their tasks' sweep training) over CYCLE batches
+    of training examples, cycled."""
     import trainables
 
     task = {"cv": "fashion_mnist", "nlp": "rotten_tomatoes"}
@@ -285,7 +290,7 @@ def default_configs(families: list[str], steps: int, placement: str | None = Non
         t = trainables.task(task[fam])
         cfg = {**t.training, "task": t.name, "seed": 0, "epochs": 50, "limit_val": 32}
         batch = int(cfg.get("batch_size") or trainables.family(t.name).DEFAULTS["batch_size"])
-        cfg["batch_size"], cfg["limit_train"] = batch, batch * (2 + 3 * steps + 4)
+        cfg["batch_size"], cfg["limit_train"] = batch, batch * CYCLE
         if placement:
             cfg["placement"] = placement
         out[fam] = cfg
@@ -305,21 +310,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def schedule_table(rows: list[dict]) -> str:
-    head = ("| family | method | link | schedule, M | measured s | 1F1B estimate s | measured / estimate | "
-            "overlapped s | serial s | unshaped s | stage s per micro-batch | bytes/step | goodput Mbit/s | steady |")
-    lines = [head, "|" + "---|" * 14]
-    for r in rows:
-        lines.append(
-            f"| {r['family']} | {r['method']} | {r['link']} | {r['schedule']}, {r['microbatches']} | "
-            f"{r['measured_s']:.3f} | {r['estimated_1f1b_s']:.3f} | {r['measured_over_1f1b']:.2f} | "
-            f"{r['overlapped_s']:.3f} | {r['serial_s']:.3f} | {r['unshaped_s']:.3f} | "
-            f"{' / '.join(f'{s:.4f}' for s in r['stage_s'])} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} | "
-            f"{r['steady']} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
 def method_config(method: str) -> dict:
     """A --method entry, ``FWD`` or ``FWD bwd=BWD`` (as ``spaces -v`` prints a row), as config keys."""
     fwd, _, bwd = method.partition(BWD_SEP)
@@ -333,7 +323,7 @@ def method_label(config: dict) -> str:
 
 def run(links: list, methods: list[str], families: list[str], steps: int, opts: dict) -> list[dict]:
     """Inside the namespace: every (family, method, link) row, with the link's goodput."""
-    configs = default_configs(families, steps, opts.get("placement"))
+    configs = default_configs(families, opts.get("placement"))
     stages = {stage_count(c) for c in configs.values()}
     netns = opts.get("netns", 0)
     topo = VethChain(netns) if netns else Loopback(max(stages))
@@ -364,7 +354,7 @@ def run(links: list, methods: list[str], families: list[str], steps: int, opts: 
     return rows
 
 
-def record(rows: list[dict], path: str, families: list[str], steps: int, placement: str | None) -> None:
+def record(rows: list[dict], path: str, families: list[str], placement: str | None) -> None:
     """The rows as records ``report --measured`` reads: with the run's task and config, the date,
     the commit and the host."""
     import datetime
@@ -374,7 +364,7 @@ def record(rows: list[dict], path: str, families: list[str], steps: int, placeme
     from schema import REPO
     from trainables.runtime import host_hash
 
-    configs = default_configs(families, steps, placement)
+    configs = default_configs(families, placement)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     where = {"date": datetime.date.today().isoformat(), "commit": commit.stdout.strip(),
              schema.TAG_HOST: host_hash()}  # fmt: skip
@@ -402,12 +392,14 @@ def main(argv: list[str], links: list, methods: list[str], families: list[str], 
         return subprocess.run(cmd, env={**os.environ, INSIDE: "1"}).returncode
     rows = run(links, methods, families, steps, opts)
     if opts.get("record"):
-        record(rows, opts["record"], families, steps, opts.get("placement"))
+        record(rows, opts["record"], families, opts.get("placement"))
     if fmt == "json":
         print(json.dumps(rows, indent=1))
         return 0
     if opts.get("schedule"):
-        print(schedule_table(rows), end="")
+        from reports import linkpage
+
+        print(linkpage.schedule_table(rows), end="")
         off = [r for r in rows if abs(r["measured_over_1f1b"] - 1) > 0.10]
         outside = [r for r in rows if not r["within_bounds"]]
         print(f"{len(rows) - len(off)} of {len(rows)} within ±10% of the 1F1B estimate; "

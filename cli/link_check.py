@@ -104,7 +104,7 @@ def _check(args: argparse.Namespace, families: list[str]) -> None:
     if args.netns == 1 or args.netns < 0:
         raise UsageError(f"--netns {args.netns}: 0 (loopback) or the number of stages (at least 2)")
     try:
-        configs = link_check.default_configs(families, 1, args.placement)
+        configs = link_check.default_configs(families, args.placement)
         stages = {f: link_check.stage_count(c) for f, c in configs.items()}
         if args.placement:
             for cfg in configs.values():

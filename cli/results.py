@@ -35,7 +35,7 @@ def register(sub) -> None:
 def main(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from reports import page, runs
+    from reports import linkpage, page, runs
     from reports.sections import plan
     from schema import default_tracking_uri
 
@@ -50,8 +50,13 @@ def main(args: argparse.Namespace) -> int:
     else:
         df = page.collect(args.tracking_uri or default_tracking_uri(), out / "runs.csv")
         runs.write_csv(df[df["status"] == "FINISHED"], out / "runs.csv")
-    _, verdicts = page.build(out, df, pair_across=args.pair_across_machines)
+    try:
+        records = linkpage.load(out)
+    except ValueError as e:
+        return fail(str(e))
+    _, verdicts = page.build(out, df, pair_across=args.pair_across_machines, records=records)
     if args.readme and Path(args.readme).is_file():
         page.update_readme(Path(args.readme), out.resolve(), verdicts, df)
+        linkpage.update(Path(args.readme), df, records)
     print(f"wrote {out}/README.md ({len(df)} runs, {sum(v.decided for v in verdicts)} claims decided)")
     return 0

@@ -22,6 +22,7 @@ import schema
 from . import columns as cols
 
 # config keys a record and a row must share (or both lack); the placement decides the stages and cuts
+BWD_SEP = " bwd="  # a method with its own backward, as spaces -v and link-check --method write it
 MATCH = ("model", "batch_size", "image_size", "max_length", "placement")
 
 
@@ -90,6 +91,14 @@ def add_measured(summary: pd.DataFrame, records: list[dict], links: list) -> tup
     return out, note
 
 
+def _label(row) -> str:
+    """A row's forward, and its backward where it is not the forward's default."""
+    bwd = row.get("bwd")
+    named = isinstance(bwd, str) and bwd not in ("", "nan")
+    named = named and _backward(row["fwd"], bwd) != _backward(row["fwd"], None)
+    return str(row["fwd"]) + (f"{BWD_SEP}{bwd}" if named else "")
+
+
 def tta_ratios(summary: pd.DataFrame, links: list, vs: str = "none") -> list[dict]:
     """Per baseline (task, placement, setting) and link: the compressed row soonest to the
     target at its measured step, over its own baseline's time at the baseline's measured step,
@@ -110,7 +119,7 @@ def tta_ratios(summary: pd.DataFrame, links: list, vs: str = "none") -> list[dic
         for base, rows in groups.values():
             best = min(rows, key=lambda r: r[tm])
             out.append({"task": best["task"], "placement": best["placement"], "setting": best.get(SETTING_LABEL) or "",
-                        "link": lk.label, "best": best["fwd"], "steps_to_target": best[cols.STEPS.key],
+                        "link": lk.label, "best": _label(best), "steps_to_target": best[cols.STEPS.key],
                         "baseline_steps": base[cols.STEPS.key], "tta_measured_s": best[tm],
                         "baseline_tta_measured_s": base[tm], "measured_ratio": best[tm] / base[tm],
                         "estimated_ratio": best[te] / base[te]})  # fmt: skip

@@ -17,7 +17,7 @@ import trainables
 from schema import VAL_ACC
 
 from . import claims as claimsmod
-from . import plots, recipe, runs, stats, table
+from . import linkpage, plots, recipe, runs, stats, table
 from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
@@ -162,8 +162,11 @@ def _reproducibility(df: pd.DataFrame) -> str:
     )
 
 
-def build(out: Path, df: pd.DataFrame, pair_across: bool = False) -> tuple[str, list[claimsmod.Verdict]]:
-    """The page (README.md and claims.md under ``out``, plots beside them) and every verdict."""
+def build(
+    out: Path, df: pd.DataFrame, pair_across: bool = False, records: list[dict] | None = None
+) -> tuple[str, list[claimsmod.Verdict]]:
+    """The page (README.md and claims.md under ``out``, plots beside them) and every verdict;
+    ``records``: link-check's (default: ``out``'s own, if any)."""
     out.mkdir(parents=True, exist_ok=True)
     verdicts_all: list[claimsmod.Verdict] = []
     body: list[str] = []
@@ -178,7 +181,8 @@ def build(out: Path, df: pd.DataFrame, pair_across: bool = False) -> tuple[str, 
         "\n".join(f"- {claimsmod.short(v)}" for v in learned) if learned else "Nothing decided yet.",
         "\n",
     ]
-    text = "".join(opening) + recipe.block(out, df) + "".join(body)
+    records = linkpage.load(out) if records is None else records
+    text = "".join(opening) + recipe.block(out, df) + "".join(body) + linkpage.section(df, records)
     (out / "README.md").write_text(text)
     (out / "claims.md").write_text(claimsmod.table(verdicts_all))
     return text, verdicts_all
