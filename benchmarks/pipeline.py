@@ -60,8 +60,8 @@ def send(sock: socket.socket, kind: int, data: bytes = b"") -> None:
 def _exact(sock: socket.socket, n: int) -> bytes:
     buf = bytearray(n)
     view, got = memoryview(buf), 0
-    while got < n:
-        k = sock.recv_into(view[got:], n - got)
+    while got < n:  # MSG_WAITALL: one call until all n bytes are in (GIL released), not a Python wake-up a segment
+        k = sock.recv_into(view[got:], n - got, socket.MSG_WAITALL)
         if k == 0:
             raise ConnectionError("the neighbouring stage closed the connection")
         got += k
