@@ -10,7 +10,7 @@ RT      := $(DATA)/rotten_tomatoes_corpus_full.csv.bz2
 FMNIST  := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: setup demo test bench gpu-check results results-gpu lint clean mlflow-ui ui-check
+.PHONY: setup demo test test-slow bench gpu-check results results-gpu lint clean mlflow-ui ui-check
 
 setup: $(STAMP) $(RT) $(FMNIST)
 
@@ -63,9 +63,14 @@ results-gpu: setup
 	    --cpus-per-trial 4 --done-from docs/results/runs.csv < /dev/null || true; \
 	  $(BIN)/python sweep.py results --out docs/results < /dev/null; done
 
+# make test: every test but the slow end-to-end ones (sweeps, CLI subprocesses, real links), in
+# under 10 minutes on 2 cores; make test-slow: those; CI (.ci/run) runs both
 test: setup
 	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
 
 bench: setup
 	$(BIN)/python sweep.py bench

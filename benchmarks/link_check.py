@@ -255,28 +255,35 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
         d["bwd"].append([s["sent_bwd"] / max(s["steps"], 1) / m for s in stage_recs[1:]])
     last = {k: v["windows"][-STEADY_WINDOWS:] for k, v in per.items()}
     base = per[None]
-    # each stage's forward and backward per micro-batch and optimizer per step, unshaped
-    f, b, o = ([statistics.median(w[r][k] for w in base["busy"][-STEADY_WINDOWS:]) for r in range(stages)]
-               for k in range(len(BUSY)))  # fmt: skip
-    f, b = [x / m for x in f], [x / m for x in b]
+    f, b, o = _compute(base["busy"], stages, m)  # unshaped: what the report's estimate has
     stage_s = [fr + br + orr / m for fr, br, orr in zip(f, b, o, strict=True)]
     rows = []
     for link in links:
         d = per[link]
-        fwd = [statistics.mean(f[j] for f in d["fwd"]) for j in range(stages - 1)]
-        bwd = [statistics.mean(b[j] for b in d["bwd"]) for j in range(stages - 1)]
-        wf, wb = [model.wire_time(b, link) for b in fwd], [model.wire_time(b, link) for b in bwd]
+        sent_f = [statistics.mean(w[j] for w in d["fwd"]) for j in range(stages - 1)]
+        sent_b = [statistics.mean(w[j] for w in d["bwd"]) for j in range(stages - 1)]
+        wf, wb = [model.wire_time(x, link) for x in sent_f], [model.wire_time(x, link) for x in sent_b]
         est = model.pipeline_s(schedule, f, b, o, wf, wb, link, m)
+        own = model.pipeline_s(schedule, *_compute(d["busy"], stages, m), wf, wb, link, m)
         serial, overlap = model.pipeline_bounds(stage_s, wf, wb, link, m)
         measured = statistics.median(statistics.median(w) for w in last[link])
         rows.append({"method": method_label(config), "link": link.label, "schedule": schedule, "microbatches": m,
                      "measured_s": measured, "estimated_1f1b_s": est, "measured_over_1f1b": measured / est,
+                     "estimated_1f1b_own_s": own, "measured_over_own": measured / own,
                      "serial_s": serial, "overlapped_s": overlap, "within_bounds": overlap <= measured <= serial,
                      "unshaped_s": statistics.median(statistics.median(w) for w in last[None]),
                      "stage_s": stage_s, "stage_fwd_s": f, "stage_bwd_s": b, "stage_opt_s": o,
-                     "bytes_per_step": m * (sum(fwd) + sum(bwd)), "steady": d["why"],
+                     "bytes_per_step": m * (sum(sent_f) + sum(sent_b)), "steady": d["why"],
                      "steady_unshaped": base["why"]})  # fmt: skip
     return rows
+
+
+def _compute(busy: list, stages: int, m: int) -> tuple[list[float], list[float], list[float]]:
+    """Each stage's forward and backward seconds per micro-batch and optimizer seconds per step:
+    medians over a phase's last STEADY_WINDOWS windows (``busy``: per window, per stage, BUSY)."""
+    f, b, o = ([statistics.median(w[r][k] for w in busy[-STEADY_WINDOWS:]) for r in range(stages)]
+               for k in range(len(BUSY)))  # fmt: skip
+    return [x / m for x in f], [x / m for x in b], o
 
 
 def default_configs(families: list[str], placement: str | None = None) -> dict[str, dict]:

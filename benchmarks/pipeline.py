@@ -45,6 +45,7 @@ import time
 
 import torch
 
+from compression.features import feature_dim
 from reports.schedule import SCHEDULES, schedule
 
 TENSOR, PHASE, QUIT, DELAY = 0, 1, 2, 3
@@ -240,8 +241,9 @@ class Stage:
         self.mb: dict[int, dict] = {}  # micro-batch -> out_act, in_act, loss, kept positions
         self.cur: dict = {}
         self.prefix = Prefix(loop.model) if rank > 0 else None
-        for b in loop.boundaries:
-            b.enabled = False  # the compressors are used here, over the wire, not in-process
+        for b in loop.boundaries:  # the compressors (and a bottleneck's maps) act here, over the wire:
+            b.enabled = False  # the in-process Boundary is out of the forward
+            b.handle.remove()
         self.handles = []
         for j, cut in enumerate(cuts):
             role = "in" if j == rank - 1 else "out" if j == rank else None
@@ -268,6 +270,8 @@ class Stage:
 
         b = self.loop.boundaries[j]
         if role == "out":
+            if b.learned:  # a learned bottleneck: its down map runs here, the R-dim code crosses
+                x = b.down(x)
             payload = b.fwd.encode_ids(x, self.ids) if b.stateful else b.fwd.encode(x)
             data = payload.to_bytes()
             self.sent_fwd += len(data)
@@ -289,7 +293,16 @@ class Stage:
         shape = tuple(payload.shape)
         new = torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=layout)
         self.cur["in_act"] = new.copy_(x_hat.view(shape)).requires_grad_()
-        return self.cur["in_act"]
+        return b.up(self.cur["in_act"]) if b.learned else self.cur["in_act"]  # the up map runs here
+
+    def _arriving(self, shape: tuple) -> tuple:
+        """The shape of the activation at this stage's input cut, from what crossed: a learned
+        code's R features stand for the up map's full width."""
+        b = self.loop.boundaries[self.rank - 1]
+        if not b.learned:
+            return shape
+        f = feature_dim(len(shape))
+        return (*shape[:f], b.up.weight.shape[1], *shape[f + 1 :])
 
     def _send_grad(self, mb: dict) -> None:
         from compression import Payload
@@ -326,7 +339,7 @@ class Stage:
             from compression import Payload
 
             self.cur["payload"] = Payload.from_bytes(data)
-            self.prefix.current = tuple(self.cur["payload"].shape)
+            self.prefix.current = self._arriving(tuple(self.cur["payload"].shape))
         self.ids = ids[i]
         torch.set_grad_enabled(self.rank == 0)  # later stages: autograd from their input cut on
         try:

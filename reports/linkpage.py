@@ -36,18 +36,25 @@ def label(r: dict) -> str:
 
 
 def schedule_table(rows: list[dict]) -> str:
+    """link-check's rows (or records: with the commit each was measured at)."""
+    recorded = all("commit" in r for r in rows)
     head = ("| family | method | link | schedule, M | measured s | 1F1B estimate s | measured / estimate | "
             "overlapped s | serial s | unshaped s | stage s per micro-batch | bytes/step | goodput Mbit/s | steady |")
-    lines = [head, "|" + "---|" * 14]
+    head += " measured / estimate from the link's own compute |"  # the compute of the same windows
+    lines = [head + (" commit |" if recorded else ""), "|" + "---|" * (16 if recorded else 15)]
     for r in rows:
         lines.append(
             f"| {r['family']} | {label(r) if 'config' in r else r['method']} | {r['link']} | {r['schedule']}, "
             f"{r['microbatches']} | {r['measured_s']:.3f} | {r['estimated_1f1b_s']:.3f} | "
             f"{r['measured_over_1f1b']:.2f} | {r['overlapped_s']:.3f} | {r['serial_s']:.3f} | {r['unshaped_s']:.3f} | "
             f"{' / '.join(f'{s:.4f}' for s in r['stage_s'])} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} | "
-            f"{r['steady']} |"
+            f"{r['steady']} | {_own(r)} |" + (f" {r['commit']} |" if recorded else "")
         )
     return "\n".join(lines) + "\n"
+
+
+def _own(r: dict) -> str:
+    return f"{r['measured_over_own']:.2f}" if "measured_over_own" in r else "(not kept)"
 
 
 def verdict(records: list[dict]) -> str:
@@ -61,7 +68,9 @@ def verdict(records: list[dict]) -> str:
             f"{len(near)} of {n} are within ±{NEAR:.0%} of the 1F1B estimate")  # fmt: skip
     if far:
         text += " (outside: " + ", ".join(
-            f"{r['family']} {label(r)} at {r['link']} {r['measured_over_1f1b']:.2f}" for r in far) + ")"  # fmt: skip
+            f"{r['family']} {label(r)} at {r['link']} {r['measured_over_1f1b']:.2f}"
+            + (f" ({r['measured_over_own']:.2f} on its own windows' compute)" if "measured_over_own" in r else "")
+            for r in far) + ")"  # fmt: skip
     return text + f"; {steady} of {n} met the steady rule (three windows within 1%), the others say why not."
 
 
