@@ -71,6 +71,11 @@ def verdict(records: list[dict]) -> str:
             f"{r['family']} {label(r)} at {r['link']} {r['measured_over_1f1b']:.2f}"
             + (f" ({r['measured_over_own']:.2f} on its own windows' compute)" if "measured_over_own" in r else "")
             for r in far) + ")"  # fmt: skip
+    own = [r for r in records if "measured_over_own" in r]
+    if own:
+        near_own = sum(abs(r["measured_over_own"] - 1) <= NEAR for r in own)
+        text += (f"; played from the compute of each link's own windows (kept for {len(own)} rows), "
+                 f"{near_own} of {len(own)} are within ±{NEAR:.0%}")  # fmt: skip
     return text + f"; {steady} of {n} met the steady rule (three windows within 1%), the others say why not."
 
 
