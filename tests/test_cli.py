@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -84,6 +86,7 @@ def test_memory_bench_counts_at_least_the_output():
     assert 0.9 <= extra <= 5.0
 
 
+@pytest.mark.slow
 def test_gpu_check_cpu_form_passes_every_check():
     """make gpu-check's CPU form: the same script on tiny shapes, the sweep's runs say cpu."""
     r = run("bench", "--gpu-check", "--device", "cpu", "--smoke")

@@ -35,6 +35,7 @@ def test_micro_batched_stages_over_loopback_reach_the_gradient_accumulation_loss
     assert len(out["busy_s"][0]) == len(placement.split(",")) + 1 and min(out["busy_s"][1]) > 0
 
 
+@pytest.mark.slow
 def test_a_learned_bottleneck_sends_its_code_between_stages_and_starts_as_the_one_process_run(fm_root, monkeypatch):
     # the down map runs on the sending stage, the up map on the receiving one, and the R-dim code
     # crosses both ways. Open: from the second step on, the losses drift from the one-process run
@@ -154,6 +155,7 @@ def test_the_played_schedule_matches_the_fill_and_pace_where_stages_pace_it_and_
         step_s("zb", f, b, [0, 0, 0], [0, 0], [0, 0], 0.0, 4)
 
 
+@pytest.mark.slow
 def test_nlp_stages_with_batches_of_varying_length_reach_the_gradient_accumulation_loss(tmp_path, monkeypatch):
     """Rotten Tomatoes pads each batch to its own longest sentence: a later stage's skipped
     layers answer in the arriving activation's shape (the attention mask is sized from them)."""

@@ -89,7 +89,12 @@ def run_as_written(cmd: str, d: Path, uri: str):
     )
 
 
-@pytest.mark.parametrize("cmd", readme_commands())
+def slow(cmd: str) -> bool:
+    """A real shaped link or a training of more than a few seconds: make test-slow runs it."""
+    return " link-check " in f" {cmd} " or (" single " in cmd and "--epochs 2" in cmd)
+
+
+@pytest.mark.parametrize("cmd", [pytest.param(c, marks=pytest.mark.slow) if slow(c) else c for c in readme_commands()])
 def test_readme_command_runs_as_written(cmd, store):
     d, uri = store
     r = run_as_written(cmd, d, uri)

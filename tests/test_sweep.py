@@ -72,6 +72,7 @@ def all_runs(d: Path, name: str):
     return c.search_runs([c.get_experiment_by_name(name).experiment_id], max_results=1000)
 
 
+@pytest.mark.slow
 def test_sweep_report_best_rerun(env):
     d, root = env
     r = cli(d, "run", "--space", space_file(d, ROWS), "--root", str(root), "--seeds", "2", "--name", "s1")
@@ -259,6 +260,7 @@ def check_parents_over_rest(d: Path, name: str):
         assert metrics["mean_val_acc"] == pytest.approx(local[tags["config_id"]].data.metrics["mean_val_acc"])
 
 
+@pytest.mark.slow
 def test_failing_trial_is_failed_and_others_finish(env):
     d, root = env
     rows = [ROWS[0], {**ROWS[0], "lr": -1.0}]  # the second raises inside the trial
@@ -283,6 +285,7 @@ def test_failing_trial_is_failed_and_others_finish(env):
     assert none.returncode == 0 and "whose latest run is KILLED" in none.stdout
 
 
+@pytest.mark.slow
 def test_resume_after_sigint_runs_each_trial_once(env):
     d, root = env
     training = {**TRAINING, "epochs": 6, "limit_train": 64}
@@ -372,6 +375,7 @@ def test_bad_spec_inside_a_space_exits_2(tmp_path):
     assert r.returncode == 2 and "b=40" in r.stderr
 
 
+@pytest.mark.slow
 def test_explore_optuna_with_asha(env):
     """Optuna samples valid specs; ASHA (grace 1 epoch, factor 2) stops a trial whose epoch-1
     metric is below the median of the trials that reached epoch 1 before it, and only those."""
@@ -416,6 +420,7 @@ def test_explore_optuna_with_asha(env):
     assert "importance plot written" in plots.stderr and "method" in plots.stderr
 
 
+@pytest.mark.slow
 def test_long_and_short_form_of_a_spec_are_one_config(env):
     d, root = env
     rows = [{"fwd": "uniform:b=8", "placement": "first:1"},
@@ -448,6 +453,7 @@ def test_experiments_open_on_the_runs_table(tmp_path, monkeypatch):
     assert f"(#/experiments/{exp}/runs?viewStateShareKey=compsweep)" in tags["mlflow.note.content"]
 
 
+@pytest.mark.slow
 def test_multi_objective_optuna_marks_the_front(env):
     d, root = env
     r = cli(
@@ -470,6 +476,7 @@ def test_multi_objective_optuna_marks_the_front(env):
             assert not any(y["val_acc_mean"] >= x["val_acc_mean"] and y["bytes_run"] < x["bytes_run"] for y in alive)
 
 
+@pytest.mark.slow
 def test_lost_worker_resumes_from_its_checkpoint_in_the_same_run(env):
     """SIGKILL the process running a trial mid-trial: with --retries the trial resumes from its
     last epoch checkpoint, in the same MLflow run, each epoch logged once."""
@@ -508,6 +515,7 @@ def test_lost_worker_resumes_from_its_checkpoint_in_the_same_run(env):
     assert sorted(epochs) == list(range(1, 9))  # each epoch once: the epochs before the kill were not redone
 
 
+@pytest.mark.slow
 def test_tiny_beyond_sweep(env):
     """The beyond space end to end (AQ-SGD delta, absmax, clip, stochastic, k-means...) on tiny data."""
     d, root = env
