@@ -31,7 +31,7 @@ import statistics
 import subprocess
 import sys
 
-from reports.measured import BWD_SEP
+from reports.measured import method_config, method_label
 
 from .netshape import Loopback, VethChain, missing_tools, shape
 
@@ -317,17 +317,6 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def method_config(method: str) -> dict:
-    """A --method entry, ``FWD`` or ``FWD bwd=BWD`` (as ``spaces -v`` prints a row), as config keys."""
-    fwd, _, bwd = method.partition(BWD_SEP)
-    return {"fwd": fwd.strip(), **({"bwd": bwd.strip()} if bwd.strip() else {})}
-
-
-def method_label(config: dict) -> str:
-    """The row's method as --method takes it back."""
-    return config["fwd"] + (f"{BWD_SEP}{config['bwd']}" if config.get("bwd") else "")
-
-
 def run(links: list, methods: list[str], families: list[str], steps: int, opts: dict) -> list[dict]:
     """Inside the namespace: every (family, method, link) row, with the link's goodput."""
     configs = default_configs(families, opts.get("placement"))
@@ -407,10 +396,7 @@ def main(argv: list[str], links: list, methods: list[str], families: list[str], 
         from reports import linkpage
 
         print(linkpage.schedule_table(rows), end="")
-        off = [r for r in rows if abs(r["measured_over_1f1b"] - 1) > 0.10]
-        outside = [r for r in rows if not r["within_bounds"]]
-        print(f"{len(rows) - len(off)} of {len(rows)} within ±10% of the 1F1B estimate; "
-              f"{len(rows) - len(outside)} of {len(rows)} between the overlapped and the serial bound")  # fmt: skip
+        print(linkpage.verdict(rows))
         return 0
     print(table(rows), end="")
     off = [r for r in rows if abs(r[MEASURED_OVER_ESTIMATED] - 1) > 0.10]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from reports.schedule import SCHEDULES
+
 from . import UsageError, fail
 from .checks import links
 
@@ -32,7 +34,7 @@ def register(sub) -> None:
                    "(default: the check's own list, each with its default backward)")
     p.add_argument("--family", default="cv,nlp", help="cv, nlp or both")
     p.add_argument("--steps", type=int, default=None, help="timed steps per phase (serial: 5) or window (schedule: 10)")
-    p.add_argument("--schedule", choices=["gpipe", "1f1b"], help="micro-batched, overlapped (default: serial)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="micro-batched, overlapped (default: serial)")
     p.add_argument("--microbatches", type=int, default=4, help="micro-batches a step with --schedule (default 4)")
     p.add_argument("--windows", type=int, default=8, help="at most this many windows per link with --schedule")
     p.add_argument("--netns", type=int, default=0, help="one network namespace per stage, veth between (N = stages)")
@@ -123,6 +125,7 @@ def _check(args: argparse.Namespace, families: list[str]) -> None:
 def main(args: argparse.Namespace) -> int:
     import compression
     from benchmarks import link_check
+    from reports import measured
 
     if args.tta:
         return tta(args)
@@ -136,8 +139,8 @@ def main(args: argparse.Namespace) -> int:
         if steps < 1:
             raise UsageError(f"--steps {steps}: must be at least 1")
         methods = methods or list(link_check.SCHEDULE_METHODS if args.schedule else link_check.METHODS)
-        given = [link_check.method_config(m) for m in methods]  # canonical where they enter, as rows store them
-        methods = [link_check.method_label({k: compression.canonical(v) for k, v in c.items()}) for c in given]
+        given = [measured.method_config(m) for m in methods]  # canonical where they enter, as rows store them
+        methods = [measured.method_label({k: compression.canonical(v) for k, v in c.items()}) for c in given]
         _check(args, families)
     except compression.SpecError as e:
         return fail(f"--method: {e}")

@@ -31,8 +31,7 @@ def load(out: Path) -> list[dict]:
 
 def label(r: dict) -> str:
     """A record's method with its backward where it named one (as link-check --method takes it)."""
-    bwd = (r.get("config") or {}).get("bwd")
-    return r["method"] + (f"{measured.BWD_SEP}{bwd}" if bwd else "")
+    return measured.method_label({"fwd": r["method"], "bwd": (r.get("config") or {}).get("bwd")})
 
 
 def schedule_table(rows: list[dict]) -> str:
@@ -44,7 +43,7 @@ def schedule_table(rows: list[dict]) -> str:
     lines = [head + (" commit |" if recorded else ""), "|" + "---|" * (16 if recorded else 15)]
     for r in rows:
         lines.append(
-            f"| {r['family']} | {label(r) if 'config' in r else r['method']} | {r['link']} | {r['schedule']}, "
+            f"| {r['family']} | {label(r)} | {r['link']} | {r['schedule']}, "
             f"{r['microbatches']} | {r['measured_s']:.3f} | {r['estimated_1f1b_s']:.3f} | "
             f"{r['measured_over_1f1b']:.2f} | {r['overlapped_s']:.3f} | {r['serial_s']:.3f} | {r['unshaped_s']:.3f} | "
             f"{' / '.join(f'{s:.4f}' for s in r['stage_s'])} | {r['bytes_per_step']:.0f} | {r['goodput_mbit']:.1f} | "

@@ -21,9 +21,21 @@ import schema
 
 from . import columns as cols
 
-# config keys a record and a row must share (or both lack); the placement decides the stages and cuts
 BWD_SEP = " bwd="  # a method with its own backward, as spaces -v and link-check --method write it
+# config keys a record and a row must share (or both lack); the placement decides the stages and cuts
 MATCH = ("model", "batch_size", "image_size", "max_length", "placement")
+
+
+def method_config(method: str) -> dict:
+    """A method as link-check --method takes it, ``FWD`` or ``FWD bwd=BWD`` (as ``spaces -v``
+    prints a row), as config keys."""
+    fwd, _, bwd = method.partition(BWD_SEP)
+    return {"fwd": fwd.strip(), **({"bwd": bwd.strip()} if bwd.strip() else {})}
+
+
+def method_label(config: dict) -> str:
+    """A config's method as link-check --method takes it back."""
+    return config["fwd"] + (f"{BWD_SEP}{config['bwd']}" if config.get("bwd") else "")
 
 
 def load(path: str | Path) -> list[dict]:

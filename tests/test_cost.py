@@ -247,7 +247,7 @@ def test_time_to_target_at_a_measured_step_where_link_check_recorded_one_and_the
 
 
 def test_a_link_check_method_names_its_own_backward_as_spaces_print_it_and_records_it_in_its_config():
-    from benchmarks.link_check import method_config, method_label
+    from reports.measured import method_config, method_label
 
     c = method_config("uniform:b=3,range=absmax bwd=uniform:b=6,range=absmax")
     assert c == {"fwd": "uniform:b=3,range=absmax", "bwd": "uniform:b=6,range=absmax"}
