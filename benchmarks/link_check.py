@@ -230,8 +230,6 @@ def until_steady(pipe: Pipeline, window: int, max_windows: int, delay: float) ->
 def check_schedule(config: dict, links: list, topo, schedule: str, m: int, window: int, max_windows: int,
                    netem: bool) -> list[dict]:  # fmt: skip
     """Micro-batched: the steady step unshaped and at each link; a row per link."""
-    from reports import link as model
-
     stages = stage_count(config)
     pipe = Pipeline(config, schedule, m, threads=1, hosts=topo.hosts, wrap=topo.wrap)
     phases: list[tuple] = []  # (link, stage 0's record, why it stopped) per timed phase, in order
@@ -253,29 +251,35 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
         d["busy"].append([[s[k] / max(s["steps"], 1) for k in BUSY] for s in stage_recs])
         d["fwd"].append([s["sent_fwd"] / max(s["steps"], 1) / m for s in stage_recs[:-1]])
         d["bwd"].append([s["sent_bwd"] / max(s["steps"], 1) / m for s in stage_recs[1:]])
-    last = {k: v["windows"][-STEADY_WINDOWS:] for k, v in per.items()}
     base = per[None]
-    f, b, o = _compute(base["busy"], stages, m)  # unshaped: what the report's estimate has
-    stage_s = [fr + br + orr / m for fr, br, orr in zip(f, b, o, strict=True)]
-    rows = []
-    for link in links:
-        d = per[link]
-        sent_f = [statistics.mean(w[j] for w in d["fwd"]) for j in range(stages - 1)]
-        sent_b = [statistics.mean(w[j] for w in d["bwd"]) for j in range(stages - 1)]
-        wf, wb = [model.wire_time(x, link) for x in sent_f], [model.wire_time(x, link) for x in sent_b]
+    unshaped = _compute(base["busy"], stages, m)  # what the report's estimate has
+    return [{**_link_row(per[link], link, schedule, m, stages, unshaped), "method": method_label(config),
+             "unshaped_s": statistics.median(statistics.median(w) for w in base["windows"][-STEADY_WINDOWS:]),
+             "steady_unshaped": base["why"]} for link in links]  # fmt: skip
+
+
+def _link_row(d: dict, link, schedule: str, m: int, stages: int, unshaped: tuple) -> dict:
+    """One link's row: its measured steady step beside the 1F1B estimate and the bounds played
+    from the unshaped windows' compute (``unshaped``: what a report has) and from the compute of
+    the link's own windows (``_own``: the same composition with the compute the step really had)."""
+    from reports import link as model
+
+    sent_f = [statistics.mean(w[j] for w in d["fwd"]) for j in range(stages - 1)]
+    sent_b = [statistics.mean(w[j] for w in d["bwd"]) for j in range(stages - 1)]
+    wf, wb = [model.wire_time(x, link) for x in sent_f], [model.wire_time(x, link) for x in sent_b]
+    measured = statistics.median(statistics.median(w) for w in d["windows"][-STEADY_WINDOWS:])
+    row = {"link": link.label, "schedule": schedule, "microbatches": m, "measured_s": measured,
+           "bytes_per_step": m * (sum(sent_f) + sum(sent_b)), "steady": d["why"]}  # fmt: skip
+    for suffix, (f, b, o) in (("", unshaped), ("_own", _compute(d["busy"], stages, m))):
+        stage_s = [fr + br + orr / m for fr, br, orr in zip(f, b, o, strict=True)]
         est = model.pipeline_s(schedule, f, b, o, wf, wb, link, m)
-        own = model.pipeline_s(schedule, *_compute(d["busy"], stages, m), wf, wb, link, m)
         serial, overlap = model.pipeline_bounds(stage_s, wf, wb, link, m)
-        measured = statistics.median(statistics.median(w) for w in last[link])
-        rows.append({"method": method_label(config), "link": link.label, "schedule": schedule, "microbatches": m,
-                     "measured_s": measured, "estimated_1f1b_s": est, "measured_over_1f1b": measured / est,
-                     "estimated_1f1b_own_s": own, "measured_over_own": measured / own,
-                     "serial_s": serial, "overlapped_s": overlap, "within_bounds": overlap <= measured <= serial,
-                     "unshaped_s": statistics.median(statistics.median(w) for w in last[None]),
-                     "stage_s": stage_s, "stage_fwd_s": f, "stage_bwd_s": b, "stage_opt_s": o,
-                     "bytes_per_step": m * (sum(sent_f) + sum(sent_b)), "steady": d["why"],
-                     "steady_unshaped": base["why"]})  # fmt: skip
-    return rows
+        key = "1f1b" if not suffix else "own"  # measured_over_1f1b / measured_over_own, as records have them
+        row |= {f"estimated_1f1b{suffix}_s": est, f"measured_over_{key}": measured / est,
+                f"serial{suffix}_s": serial, f"overlapped{suffix}_s": overlap,
+                f"within_bounds{suffix}": overlap <= measured <= serial, f"stage{suffix}_s": stage_s,
+                f"stage_fwd{suffix}_s": f, f"stage_bwd{suffix}_s": b, f"stage_opt{suffix}_s": o}  # fmt: skip
+    return row
 
 
 def _compute(busy: list, stages: int, m: int) -> tuple[list[float], list[float], list[float]]:
