@@ -59,7 +59,11 @@ class Bottleneck(Wraps):
         r = min(self.r, features)
         g = torch.Generator().manual_seed(SEED)
         basis = torch.linalg.qr(torch.randn(features, r, generator=g)).Q  # orthonormal columns
-        return FeatureMap(basis.to(device)), FeatureMap(basis.T.contiguous().to(device))
+        # two tensors of their own: QR's Q is column-major, so basis.T.contiguous() would be a view of
+        # basis and the two maps one tied parameter (a pipeline trains each map on its own stage)
+        own = torch.contiguous_format
+        down, up = basis.clone(memory_format=own), basis.T.clone(memory_format=own)
+        return FeatureMap(down.to(device)), FeatureMap(up.to(device))
 
     def send(self, x, ids=None):  # the code crosses through the inner quantizer (or as it is)
         return self.inner.send(x, ids)

@@ -120,6 +120,11 @@ def test_the_bottleneck_trains_with_the_model_and_its_gradient_crosses_in_r_dims
     assert b.stats["sent_bytes_fwd"] == b.stats["sent_bytes_bwd"] == code  # both ways in the R dims
     assert b.stats["raw_bytes_fwd"] == 4 * x.numel()  # against sending x uncompressed
     assert b.down.weight.grad is not None and b.up.weight.grad is not None
+    # two parameters of their own (QR's column-major Q once made up a view of down: one tied map)
+    assert b.down.weight.untyped_storage().data_ptr() != b.up.weight.untyped_storage().data_ptr()
+    assert torch.equal(b.down.weight.detach().T, b.up.weight.detach())  # starting as a basis and its transpose
+    torch.optim.SGD([b.up.weight], lr=0.1).step()
+    assert not torch.equal(b.down.weight.detach().T, b.up.weight.detach())  # stepping up leaves down as it was
     # in a run: the maps join the optimizer (they change) and the checkpoint (the boundary's state)
     from trainables import cv
 
