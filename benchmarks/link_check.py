@@ -261,14 +261,18 @@ def check_schedule(config: dict, links: list, topo, schedule: str, m: int, windo
 def _link_row(d: dict, link, schedule: str, m: int, stages: int, unshaped: tuple) -> dict:
     """One link's row: its measured steady step beside the 1F1B estimate and the bounds played
     from the unshaped windows' compute (``unshaped``: what a report has) and from the compute of
-    the link's own windows (``_own``: the same composition with the compute the step really had)."""
+    the link's own windows (``_own``: the same composition with the compute the step really had).
+    The bounds are on throughput, so they hold the mean step of the windows whose mean compute
+    made them (a median step can fall below a bound made of mean compute)."""
     from reports import link as model
 
     sent_f = [statistics.mean(w[j] for w in d["fwd"]) for j in range(stages - 1)]
     sent_b = [statistics.mean(w[j] for w in d["bwd"]) for j in range(stages - 1)]
     wf, wb = [model.wire_time(x, link) for x in sent_f], [model.wire_time(x, link) for x in sent_b]
-    measured = statistics.median(statistics.median(w) for w in d["windows"][-STEADY_WINDOWS:])
-    row = {"link": link.label, "schedule": schedule, "microbatches": m, "measured_s": measured,
+    last = d["windows"][-STEADY_WINDOWS:]
+    measured = statistics.median(statistics.median(w) for w in last)  # the steady step
+    mean = statistics.mean(t for w in last for t in w)  # the same steps' throughput, as the compute is
+    row = {"link": link.label, "schedule": schedule, "microbatches": m, "measured_s": measured, "mean_s": mean,
            "bytes_per_step": m * (sum(sent_f) + sum(sent_b)), "steady": d["why"]}  # fmt: skip
     for suffix, (f, b, o) in (("", unshaped), ("_own", _compute(d["busy"], stages, m))):
         stage_s = [fr + br + orr / m for fr, br, orr in zip(f, b, o, strict=True)]
@@ -277,15 +281,16 @@ def _link_row(d: dict, link, schedule: str, m: int, stages: int, unshaped: tuple
         key = "1f1b" if not suffix else "own"  # measured_over_1f1b / measured_over_own, as records have them
         row |= {f"estimated_1f1b{suffix}_s": est, f"measured_over_{key}": measured / est,
                 f"serial{suffix}_s": serial, f"overlapped{suffix}_s": overlap,
-                f"within_bounds{suffix}": overlap <= measured <= serial, f"stage{suffix}_s": stage_s,
+                f"within_bounds{suffix}": overlap <= mean <= serial, f"stage{suffix}_s": stage_s,
                 f"stage_fwd{suffix}_s": f, f"stage_bwd{suffix}_s": b, f"stage_opt{suffix}_s": o}  # fmt: skip
     return row
 
 
 def _compute(busy: list, stages: int, m: int) -> tuple[list[float], list[float], list[float]]:
     """Each stage's forward and backward seconds per micro-batch and optimizer seconds per step:
-    medians over a phase's last STEADY_WINDOWS windows (``busy``: per window, per stage, BUSY)."""
-    f, b, o = ([statistics.median(w[r][k] for w in busy[-STEADY_WINDOWS:]) for r in range(stages)]
+    means over a phase's last STEADY_WINDOWS windows (``busy``: per window, per stage, BUSY), so
+    over the same steps as the measured mean step."""
+    f, b, o = ([statistics.mean(w[r][k] for w in busy[-STEADY_WINDOWS:]) for r in range(stages)]
                for k in range(len(BUSY)))  # fmt: skip
     return [x / m for x in f], [x / m for x in b], o
 

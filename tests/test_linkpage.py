@@ -23,17 +23,17 @@ def test_the_verdict_counts_and_names_every_row_outside():
     off = record("uniform:b=8", "10mbit", 1.2, 1.0, within=False, bwd="uniform:b=4", steady="not steady after 3")
     recs = [record("none", "10mbit", 1.0, 1.0), off, record("topk:r=0.2", "100mbit", 0.95, 1.0)]
     v = linkpage.verdict(recs)
-    assert v.startswith("2 of 3 measured steps lie between") and "2 of 3 are within ±10% of the 1F1B estimate" in v
+    assert v.startswith("2 of 3 mean steps lie between") and "2 of 3 are within ±10% of the 1F1B estimate" in v
     assert "(outside ±10% there: cv uniform:b=8 bwd=uniform:b=4 at 10mbit 1.20)" in v and "2 of 3 met the steady" in v
     assert "own windows" not in v  # no record kept the compute of its own windows
     recs[1] |= {"measured_over_own": 1.04, "within_bounds_own": True, "serial_own_s": 1.5, "overlapped_own_s": 0.5}
     v = linkpage.verdict(recs)
     assert v.startswith("played from the compute of each link's own windows (kept for 1 of 3 rows), 1 of 1 "
-                        "measured steps lie between the pipeline's overlapped and serial bounds and 1 of 1 are within")
-    assert "; from the unshaped windows' compute (what a report has), 2 of 3 measured steps lie between" in v
+                        "mean steps lie between the pipeline's overlapped and serial bounds and 1 of 1 are within")
+    assert "; from the unshaped windows' compute (what a report has), 2 of 3 mean steps lie between" in v
     assert "10mbit 1.20 (1.04 on its own windows' compute)" in v
     assert "| 1.04 (0.500-1.500) |" in linkpage.schedule_table(recs)
-    row = "| cv | uniform:b=8 bwd=uniform:b=4 | 10mbit | 1f1b, 4 | 1.200 | 1.000 | 1.20 |"  # ... | abc1234 |
+    row = "| cv | uniform:b=8 bwd=uniform:b=4 | 10mbit | 1f1b, 4 | 1.200 | (not kept) | 1.000 | 1.20 |"
     assert row in linkpage.schedule_table(recs) and linkpage.schedule_table(recs).splitlines()[2].endswith(" abc1234 |")
     assert "2026-12-06, commit abc1234, host h0; 1f1b, M=4, the task default cuts" in linkpage.provenance(recs)
 
