@@ -75,7 +75,7 @@ def verdict(records: list[dict]) -> str:
     text += _counts(records, "", "1f1b")
     far = [r for r in records if abs(r["measured_over_1f1b"] - 1) > NEAR]
     if far:
-        text += " (outside ±10% there: " + ", ".join(
+        text += f" (outside ±{NEAR:.0%} there: " + ", ".join(
             f"{r['family']} {label(r)} at {r['link']} {r['measured_over_1f1b']:.2f}"
             + (f" ({r['measured_over_own']:.2f} on its own windows' compute)" if "measured_over_own" in r else "")
             for r in far) + ")"  # fmt: skip
