@@ -89,7 +89,33 @@ def _qdq(v, lo16, step, b: int):
     return _codes(v, lo16, step, b) * step[:, None] + lo16[:, None]
 
 
-_qdq_fused = Lazy(_qdq)
+def _scan(v: torch.Tensor):
+    """Per tile of a [A, G, t, S] view (tiles along dim 2): min, max and the outlier flag, kept
+    as [A, G, 1, S]; one pass over the values, in their own memory order."""
+    mag = v.abs()
+    m1 = mag.amax(2, keepdim=True)
+    outlier = ((mag > m1 / 2).sum(2, keepdim=True) == 1) & (m1 > 0)
+    return v.amin(2, keepdim=True), v.amax(2, keepdim=True), outlier
+
+
+def _apply(v, lo16, step, b: int):
+    """Every value quantized and dequantized on its tile's grid (tables broadcast along dim 2)."""
+    return torch.round((v - lo16) / step).clamp(0, levels(b)) * step + lo16
+
+
+_scan_fused, _apply_fused = Lazy(_scan), Lazy(_apply)
+
+
+def tile_view(x: torch.Tensor, t: int):
+    """x as [A, G, t, S] tiles along dim 2 without a transposing copy (a free view of a contiguous
+    or feature-innermost tensor), and the function that gives a result in that view x's shape."""
+    f = feature_dim(x.dim())
+    moved = x.movedim(f, -1)
+    if moved.is_contiguous():  # channels_last, or the feature dim already last
+        return moved.view(-1, moved.shape[-1] // t, t, 1), lambda o: o.view(moved.shape).movedim(-1, f)
+    xc = x.contiguous()
+    a, s = math.prod(x.shape[:f]), math.prod(x.shape[f + 1 :])
+    return xc.view(a, x.shape[f] // t, t, s), lambda o: o.view(x.shape)
 
 
 def swap(v: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
@@ -150,16 +176,26 @@ class Hadamard(Compressor):
         return rows, rotated, pivot, lo16, step, flags
 
     def roundtrip(self, x):
+        """The training path: tiles read where they lie (no transposing copies), every tile
+        quantized as if unrotated in one fused pass, then the few rotated tiles done again."""
         x = x.detach()
         if x.numel() == 0:
             return x.clone(), 0
-        v, _ = self._tiles(x.to(torch.float32))
-        rows, rotated, pivot, lo16, step, _ = self._plan(v, x)
-        out = _qdq_fused(v.numel(), v, lo16, step, self.b)  # every tile as if unrotated...
-        if rotated is not None:  # ...then the rotated ones, quantized in their rotated basis
-            r_hat = _qdq(rotated, lo16.index_select(0, rows), step.index_select(0, rows), self.b)
-            out.index_copy_(0, rows, unrotate(r_hat, pivot.index_select(0, rows)))
-        return like(from_rows(out, x.shape), x), self.bits(x.shape)
+        t = self._t(x.shape)
+        v, back = tile_view(x.to(torch.float32), t)
+        lo, hi, outlier = _scan_fused(v.numel(), v)
+        check_finite(x, lo, hi)
+        lo16, step = _grid(lo, hi, self.b)
+        out = _apply_fused(v.numel(), v, lo16, step, self.b)
+        flags = torch.ones_like(outlier) if self.all else outlier
+        a, g, s = flags.squeeze(2).nonzero(as_tuple=True) if t > 1 else (None,) * 3
+        if a is not None and a.numel():  # rotated tiles take their grid after the rotation
+            tiles = v[a, g, :, s]
+            pivot = tiles.abs().argmax(dim=1)
+            r = rotate(tiles, pivot)
+            r_lo16, r_step = _grid(r.amin(dim=1), r.amax(dim=1), self.b)
+            out[a, g, :, s] = unrotate(_qdq(r, r_lo16, r_step, self.b), pivot)
+        return like(back(out), x), self.bits(x.shape)
 
     def encode(self, x):
         from .payload import Payload

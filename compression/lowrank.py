@@ -5,12 +5,16 @@ last step's Q:
 
     P = M Q;  P = orthonormal(P);  Q = M^T P;  M ~ P Q^T
 
-P [positions, R] and Q [features, R] go on the wire (fp32). Q is this boundary direction's
+P [positions, R] and Q [features, R] go on the wire (fp32). A contiguous [B,C,H,W] activation is
+read as B matrices [C, H*W] where it lies (batched products, no transposing copy of M or of
+the result); a channels_last or [B,T,H] one is already the [positions, features] matrix. Q is this boundary direction's
 state (kept from step to step, checkpointed with the trial); the first Q is Gaussian from a
 fixed seed, so a run is reproducible and both ends agree.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 
@@ -19,6 +23,15 @@ from .features import as_rows, feature_dim, from_rows, like
 from .payload import Payload
 
 SEED = 0
+
+
+def batched(x: torch.Tensor) -> torch.Tensor | None:
+    """A contiguous tensor with positions after its feature dim as [A, C, S] (a free view), or None."""
+    f = feature_dim(x.dim()) if x.dim() else 0
+    s = math.prod(x.shape[f + 1 :])
+    if x.dim() == 0 or s == 1 or not x.is_contiguous():
+        return None
+    return x.view(math.prod(x.shape[:f]), x.shape[f], s)
 
 
 def orthonormal(p: torch.Tensor) -> torch.Tensor:
@@ -57,15 +70,25 @@ class LowRank(Compressor):
         n, c, r = self._dims(shape)
         return [32 * n * r, 32 * c * r]
 
-    def _factors(self, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One warm-started power iteration: (P orthonormal [N, R], Q [C, R]); Q is kept."""
-        n, c = m.shape
-        r = max(1, min(self.r, n, c))
-        if self.q is None or self.q.shape != (c, r) or self.q.device != m.device:
+    def _warm(self, c: int, r: int, device) -> torch.Tensor:
+        if self.q is None or self.q.shape != (c, r) or self.q.device != device:
             g = torch.Generator().manual_seed(SEED)
-            self.q = torch.randn(c, r, generator=g).to(m.device)
-        p = orthonormal(m @ self.q)
-        q = m.T @ p
+            self.q = torch.randn(c, r, generator=g).to(device)
+        return self.q
+
+    def _factors(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One warm-started power iteration on x (fp32): (P orthonormal [N, R], Q [C, R]); Q is kept."""
+        n, c, r = self._dims(x.shape)
+        q0 = self._warm(c, r, x.device)
+        m3 = batched(x)
+        if m3 is None:  # [positions, features] (a free view unless x is strided otherwise)
+            m = as_rows(x)
+            p = orthonormal(m @ q0)
+            q = m.T @ p
+        else:  # [A, C, S]: P's rows for positions (a, s) in order, from A products each
+            a = m3.shape[0]
+            p = orthonormal(torch.bmm(m3.mT, q0.expand(a, c, r)).reshape(n, r))
+            q = torch.bmm(m3, p.view(a, -1, r)).sum(0)
         self.q = q
         return p, q
 
@@ -73,8 +96,7 @@ class LowRank(Compressor):
         x = x.detach()
         if x.numel() == 0:
             return x.clone(), 0
-        m = as_rows(x.to(torch.float32))
-        p, q = self._factors(m)
+        p, q = self._factors(x.to(torch.float32))
         check_finite(x, q, q)  # a NaN or inf anywhere in x reaches every column of Q: no extra pass over x
         return like(self._reconstruct(p, q, x.shape), x), self.bits(x.shape)
 
@@ -82,8 +104,7 @@ class LowRank(Compressor):
         x = x.detach()
         if x.numel() == 0:
             return Payload(tuple(x.shape), x.dtype, [])
-        m = as_rows(x.to(torch.float32))
-        p, q = self._factors(m)
+        p, q = self._factors(x.to(torch.float32))
         check_finite(x, q, q)
         return Payload(tuple(x.shape), x.dtype, [p.reshape(-1).contiguous().cpu(), q.reshape(-1).contiguous().cpu()])
 
@@ -96,8 +117,16 @@ class LowRank(Compressor):
         return self._reconstruct(p.view(n, r), q.view(c, r), shape).contiguous().to(payload.dtype)
 
     def _reconstruct(self, p: torch.Tensor, q: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        """P Q^T in the tensor's shape, from contiguous factors (sender and receiver alike)."""
-        return from_rows(p.contiguous() @ q.contiguous().T, shape)
+        """P Q^T in the tensor's shape, from contiguous factors, by the shape alone (sender and
+        receiver alike, so both get the same bits): with positions after the features (a
+        [B,C,H,W] activation), A products Q P_a^T written contiguous; else one [N, C] product."""
+        p, q = p.contiguous(), q.contiguous()
+        f = feature_dim(len(shape))
+        a, s = math.prod(shape[:f]), math.prod(shape[f + 1 :])
+        if s == 1:
+            return from_rows(p @ q.T, shape)
+        c, r = q.shape
+        return torch.bmm(q.expand(a, c, r), p.view(a, s, r).mT).view(shape)
 
     # --- the warm start is state: it travels with the trial's checkpoint ---------------
     def state(self) -> dict:

@@ -102,7 +102,7 @@ def test_bad_boundary_specs():
         C.Boundary("uniform:b=99")
 
 
-@pytest.mark.parametrize("spec", ["uniform:b=8", "sortquant:b=6,s=2", "kmeans:b=4,iters=10"])
+@pytest.mark.parametrize("spec", ["uniform:b=8", "sortquant:b=6,s=2", "kmeans:b=4,iters=10", "hadamard:b=4"])
 def test_compiled_matches_eager(spec, monkeypatch):
     x = torch.randn(8, 32, 32, 32, generator=torch.Generator().manual_seed(0))
     monkeypatch.setenv("COMPSWEEP_COMPILE", "0")

@@ -34,11 +34,11 @@ def roundtrip_and_wire(spec, x):
 
 
 @pytest.mark.parametrize("spec", NEW)
-@pytest.mark.parametrize("shape", [(3, 64, 5, 2), (4, 9, 32), (2, 48)])
+@pytest.mark.parametrize("shape", [(3, 64, 5, 2), (3, 64, 5, 2, "channels_last"), (4, 9, 32), (2, 48)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
 def test_decode_of_encode_is_the_training_path_with_exact_bytes(spec, shape, dtype):
-    x = (torch.randn(shape, generator=torch.Generator().manual_seed(1)) * 3 + 0.5).to(dtype)
-    if len(shape) == 4:
+    x = (torch.randn(shape[:4], generator=torch.Generator().manual_seed(1)) * 3 + 0.5).to(dtype)
+    if "channels_last" in shape:
         x = x.contiguous(memory_format=torch.channels_last)
     x_hat, bits, p, back, comp = roundtrip_and_wire(spec, x)
     assert x_hat.dtype == dtype and x_hat.shape == x.shape and x_hat.stride() == x.stride()
@@ -135,3 +135,36 @@ def test_the_bottleneck_trains_with_the_model_and_its_gradient_crosses_in_r_dims
     out = trainables.common.fit(loop, lambda m: None)
     assert all(not torch.equal(a, p.detach()) for a, p in zip(before, learned, strict=True))
     assert out["ratio"] < 0.1 and math.isfinite(out["train_loss"])
+
+
+def test_fp8_training_path_rounds_to_the_same_bits_as_torchs_cast():
+    """The roundtrip rounds in fp32 (one vectorized pass); the wire casts to torch's float8 dtypes.
+    Over magnitudes from subnormal to the format's max, ties and signed zeros, they agree exactly."""
+    from compression.fp8 import FORMATS, GRID, _on_grid
+
+    g = torch.Generator().manual_seed(0)
+    for fmt, (dtype, fmax) in FORMATS.items():
+        ulp, sub = GRID[fmt]
+        mantissa = -int(math.log2(ulp))
+        v = torch.randn(400_000, generator=g) * 2.0 ** torch.randint(-22, 17, (400_000,), generator=g).float()
+        k = torch.arange(-64, 65, dtype=torch.float32)
+        ties = torch.cat([(k + 0.5) * sub, (1 + (k.abs() + 0.5) / 2**mantissa) * 2.0 ** (k % 16 - 8)])
+        v = torch.cat([v, ties, torch.tensor([0.0, -0.0, fmax, -fmax, sub, -sub / 2])]).clamp(-fmax, fmax)
+        ref = v.to(dtype).to(torch.float32)
+        got = _on_grid(v, ulp, sub)
+        assert torch.equal(got, ref) and torch.equal(got.signbit(), ref.signbit()), fmt
+
+
+@pytest.mark.parametrize("spec", ["fp8:fmt=e4m3", "fp8:fmt=e5m2", "hadamard:b=4", "hadamard:b=3,rotate=all"])
+def test_the_compiled_training_path_is_the_wire(spec, monkeypatch):
+    """With the fused kernels compiled (as in a real run), the roundtrip still equals
+    decode(encode(x)), which runs eager: a contiguous [B,C,H,W] cut with outlier tiles."""
+    from compression.base import Lazy
+
+    x = torch.randn(4, 128, 6, 6, generator=torch.Generator().manual_seed(0)) * 2 + 0.3
+    x[:, 5] *= 30
+    monkeypatch.setenv("COMPSWEEP_COMPILE", "1")
+    before = sum(k.calls_compiled for k in Lazy.instances)
+    x_hat, _, _, back, _ = roundtrip_and_wire(spec, x)
+    assert sum(k.calls_compiled for k in Lazy.instances) > before
+    assert torch.equal(back, x_hat)
