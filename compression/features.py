@@ -5,12 +5,23 @@ work per feature vector (Hadamard tiles, low rank, the learned bottleneck) share
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
 def feature_dim(ndim: int) -> int:
     """Tiles run along the channels of a 4-D [B,C,H,W] activation, else along the last dim."""
     return 1 if ndim == 4 else ndim - 1
+
+
+def around_features(shape) -> tuple[int, int, int]:
+    """(values before the feature dim, features, values after it): a contiguous tensor of this
+    shape is a free view [A, C, S]."""
+    if len(shape) == 0:
+        return 1, 1, 1
+    f = feature_dim(len(shape))
+    return math.prod(shape[:f]), shape[f], math.prod(shape[f + 1 :])
 
 
 def as_rows(x: torch.Tensor, width: int | None = None) -> torch.Tensor:

@@ -16,7 +16,7 @@ import math
 import torch
 
 from .base import Compressor, Lazy, check_finite
-from .features import as_rows, feature_dim, from_rows, like
+from .features import around_features, as_rows, feature_dim, from_rows, like
 from .payload import pack, unpack
 from .uniform import fp16_down, fp16_up, levels
 
@@ -61,16 +61,17 @@ def tile_of(features: int, tile: int) -> int:
     return t
 
 
-def _stats(v: torch.Tensor):
-    """Per tile: min, max, the largest |value|'s position, and whether it is an outlier (at least
-    twice every other |value|, i.e. the only one above half the largest)."""
+def _scan(v: torch.Tensor):
+    """Per tile of a [A, G, t, S] view (tiles along dim 2): min, max and whether it has an outlier
+    (its largest |value| at least twice every other, i.e. the only one above half the largest),
+    kept as [A, G, 1, S]; one pass over the values, in their own memory order."""
     mag = v.abs()
-    m1, pivot = mag.max(dim=1)
-    outlier = ((mag > (m1 / 2)[:, None]).sum(dim=1) == 1) & (m1 > 0)
-    return v.amin(dim=1), v.amax(dim=1), pivot, outlier
+    m1 = mag.amax(2, keepdim=True)
+    outlier = ((mag > m1 / 2).sum(2, keepdim=True) == 1) & (m1 > 0)
+    return v.amin(2, keepdim=True), v.amax(2, keepdim=True), outlier
 
 
-_stats_fused = Lazy(_stats)
+_scan_fused = Lazy(_scan)
 
 
 def _grid(lo, hi, b: int):
@@ -82,28 +83,15 @@ def _grid(lo, hi, b: int):
 
 
 def _codes(v, lo16, step, b: int):
-    return torch.round((v - lo16[:, None]) / step[:, None]).clamp(0, levels(b))
+    """B-bit codes of v on its tile's grid (tables shaped to broadcast against v)."""
+    return torch.round((v - lo16) / step).clamp(0, levels(b))
 
 
 def _qdq(v, lo16, step, b: int):
-    return _codes(v, lo16, step, b) * step[:, None] + lo16[:, None]
+    return _codes(v, lo16, step, b) * step + lo16
 
 
-def _scan(v: torch.Tensor):
-    """Per tile of a [A, G, t, S] view (tiles along dim 2): min, max and the outlier flag, kept
-    as [A, G, 1, S]; one pass over the values, in their own memory order."""
-    mag = v.abs()
-    m1 = mag.amax(2, keepdim=True)
-    outlier = ((mag > m1 / 2).sum(2, keepdim=True) == 1) & (m1 > 0)
-    return v.amin(2, keepdim=True), v.amax(2, keepdim=True), outlier
-
-
-def _apply(v, lo16, step, b: int):
-    """Every value quantized and dequantized on its tile's grid (tables broadcast along dim 2)."""
-    return torch.round((v - lo16) / step).clamp(0, levels(b)) * step + lo16
-
-
-_scan_fused, _apply_fused = Lazy(_scan), Lazy(_apply)
+_qdq_fused = Lazy(_qdq)
 
 
 def tile_view(x: torch.Tensor, t: int):
@@ -113,9 +101,15 @@ def tile_view(x: torch.Tensor, t: int):
     moved = x.movedim(f, -1)
     if moved.is_contiguous():  # channels_last, or the feature dim already last
         return moved.view(-1, moved.shape[-1] // t, t, 1), lambda o: o.view(moved.shape).movedim(-1, f)
-    xc = x.contiguous()
-    a, s = math.prod(x.shape[:f]), math.prod(x.shape[f + 1 :])
-    return xc.view(a, x.shape[f] // t, t, s), lambda o: o.view(x.shape)
+    a, c, s = around_features(x.shape)
+    return x.contiguous().view(a, c // t, t, s), lambda o: o.view(x.shape)
+
+
+def _rotated(tiles: torch.Tensor, b: int):
+    """Tiles [n, t] to be rotated: (pivots, the rotated tiles, their fp16 min and step [n])."""
+    pivot = tiles.abs().argmax(dim=1)
+    r = rotate(tiles, pivot)
+    return (pivot, r, *_grid(r.amin(dim=1), r.amax(dim=1), b))
 
 
 def swap(v: torch.Tensor, pivot: torch.Tensor) -> torch.Tensor:
@@ -160,19 +154,26 @@ class Hadamard(Compressor):
         t = self._t(x.shape)
         return as_rows(x, t), t
 
+    def _flags(self, outlier: torch.Tensor, t: int) -> torch.Tensor:
+        """Which tiles are rotated: those with an outlier (every one, ``rotate=all``); none of width 1."""
+        if t == 1:
+            return torch.zeros_like(outlier)
+        return torch.ones_like(outlier) if self.all else outlier
+
     def _plan(self, v: torch.Tensor, x: torch.Tensor):
-        """(rotated rows, their pivots, every tile's fp16 min and step, the rotate flags)."""
-        lo, hi, pivot, outlier = _stats_fused(v.numel(), v)
+        """For tiles [T, t]: (rotated rows, the rotated tiles, every tile's pivot (0 where not
+        rotated), fp16 min and step (rotated tiles: after the rotation), and rotate flag)."""
+        t = v.shape[1]
+        lo, hi, outlier = (a.view(-1) for a in _scan_fused(v.numel(), v.view(-1, 1, t, 1)))
         check_finite(x, lo, hi)
-        flags = torch.ones_like(outlier) if self.all else outlier
-        if v.shape[1] == 1:
-            flags = torch.zeros_like(flags)
-        rows = flags.nonzero().view(-1)
-        rotated = rotate(v.index_select(0, rows), pivot.index_select(0, rows)) if rows.numel() else None
-        if rotated is not None:  # rotated tiles take their range after the rotation
-            lo = lo.index_copy(0, rows, rotated.amin(dim=1))
-            hi = hi.index_copy(0, rows, rotated.amax(dim=1))
         lo16, step = _grid(lo, hi, self.b)
+        flags = self._flags(outlier, t)
+        rows = flags.nonzero().view(-1)
+        pivot, rotated = torch.zeros(v.shape[0], dtype=torch.int64, device=v.device), None
+        if rows.numel():
+            pivot_r, rotated, r_lo16, r_step = _rotated(v.index_select(0, rows), self.b)
+            pivot.index_copy_(0, rows, pivot_r)
+            lo16, step = lo16.index_copy(0, rows, r_lo16), step.index_copy(0, rows, r_step)
         return rows, rotated, pivot, lo16, step, flags
 
     def roundtrip(self, x):
@@ -186,15 +187,11 @@ class Hadamard(Compressor):
         lo, hi, outlier = _scan_fused(v.numel(), v)
         check_finite(x, lo, hi)
         lo16, step = _grid(lo, hi, self.b)
-        out = _apply_fused(v.numel(), v, lo16, step, self.b)
-        flags = torch.ones_like(outlier) if self.all else outlier
-        a, g, s = flags.squeeze(2).nonzero(as_tuple=True) if t > 1 else (None,) * 3
-        if a is not None and a.numel():  # rotated tiles take their grid after the rotation
-            tiles = v[a, g, :, s]
-            pivot = tiles.abs().argmax(dim=1)
-            r = rotate(tiles, pivot)
-            r_lo16, r_step = _grid(r.amin(dim=1), r.amax(dim=1), self.b)
-            out[a, g, :, s] = unrotate(_qdq(r, r_lo16, r_step, self.b), pivot)
+        out = _qdq_fused(v.numel(), v, lo16, step, self.b)
+        a, g, s = self._flags(outlier, t).squeeze(2).nonzero(as_tuple=True)
+        if a.numel():  # rotated tiles are quantized in their rotated basis, on its own grid
+            pivot, r, r_lo16, r_step = _rotated(v[a, g, :, s], self.b)
+            out[a, g, :, s] = unrotate(_qdq(r, r_lo16[:, None], r_step[:, None], self.b), pivot)
         return like(back(out), x), self.bits(x.shape)
 
     def encode(self, x):
@@ -208,13 +205,12 @@ class Hadamard(Compressor):
         basis = v.clone()
         if rotated is not None:
             basis.index_copy_(0, rows, rotated)
-        q = _codes(basis, lo16, step, self.b).to(torch.int64)
+        q = _codes(basis, lo16[:, None], step[:, None], self.b).to(torch.int64)
         width = int(math.log2(t))
-        pivots = torch.where(flags, pivot, torch.zeros_like(pivot))
         empty = torch.zeros(0, dtype=torch.uint8)
         arrays = [torch.stack([lo16, step]).to(torch.float16).reshape(-1),
                   empty if self.all else pack(flags.to(torch.int64), 1),
-                  pack(pivots, width) if width else empty, pack(q, self.b)]  # fmt: skip
+                  pack(pivot, width) if width else empty, pack(q, self.b)]  # fmt: skip
         return Payload(tuple(x.shape), x.dtype, [a.reshape(-1).contiguous().cpu() for a in arrays])
 
     def decode(self, payload, device=None):

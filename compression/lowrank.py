@@ -5,21 +5,19 @@ last step's Q:
 
     P = M Q;  P = orthonormal(P);  Q = M^T P;  M ~ P Q^T
 
-P [positions, R] and Q [features, R] go on the wire (fp32). A contiguous [B,C,H,W] activation is
-read as B matrices [C, H*W] where it lies (batched products, no transposing copy of M or of
-the result); a channels_last or [B,T,H] one is already the [positions, features] matrix. Q is this boundary direction's
-state (kept from step to step, checkpointed with the trial); the first Q is Gaussian from a
-fixed seed, so a run is reproducible and both ends agree.
+P [positions, R] and Q [features, R] go on the wire (fp32). A contiguous [B,C,H,W] activation
+is read as B matrices [C, H*W] where it lies (batched products, no transposing copy of M or of
+the result); a channels_last or [B,T,H] one is already the [positions, features] matrix. Q is
+this boundary direction's state (kept from step to step, checkpointed with the trial); the
+first Q is Gaussian from a fixed seed, so a run is reproducible and both ends agree.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .base import Compressor, check_finite
-from .features import as_rows, feature_dim, from_rows, like
+from .features import around_features, as_rows, feature_dim, from_rows, like
 from .payload import Payload
 
 SEED = 0
@@ -27,11 +25,8 @@ SEED = 0
 
 def batched(x: torch.Tensor) -> torch.Tensor | None:
     """A contiguous tensor with positions after its feature dim as [A, C, S] (a free view), or None."""
-    f = feature_dim(x.dim()) if x.dim() else 0
-    s = math.prod(x.shape[f + 1 :])
-    if x.dim() == 0 or s == 1 or not x.is_contiguous():
-        return None
-    return x.view(math.prod(x.shape[:f]), x.shape[f], s)
+    a, c, s = around_features(x.shape)
+    return x.view(a, c, s) if s > 1 and x.is_contiguous() else None
 
 
 def orthonormal(p: torch.Tensor) -> torch.Tensor:
@@ -121,12 +116,10 @@ class LowRank(Compressor):
         receiver alike, so both get the same bits): with positions after the features (a
         [B,C,H,W] activation), A products Q P_a^T written contiguous; else one [N, C] product."""
         p, q = p.contiguous(), q.contiguous()
-        f = feature_dim(len(shape))
-        a, s = math.prod(shape[:f]), math.prod(shape[f + 1 :])
+        a, c, s = around_features(shape)
         if s == 1:
             return from_rows(p @ q.T, shape)
-        c, r = q.shape
-        return torch.bmm(q.expand(a, c, r), p.view(a, s, r).mT).view(shape)
+        return torch.bmm(q.expand(a, c, q.shape[1]), p.view(a, s, -1).mT).view(shape)
 
     # --- the warm start is state: it travels with the trial's checkpoint ---------------
     def state(self) -> dict:
