@@ -17,7 +17,7 @@ import trainables
 from schema import VAL_ACC
 
 from . import claims as claimsmod
-from . import linkpage, plots, recipe, runs, stats, table
+from . import facts, linkpage, plots, recipe, runs, stats, table
 from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
@@ -171,7 +171,7 @@ def build(
     verdicts_all: list[claimsmod.Verdict] = []
     body: list[str] = []
     for sec in SECTIONS:
-        text, verdicts = _section(out, sec, df[df["experiment"] == sec.experiment], pair_across)
+        text, verdicts = _section(out, sec, df[df["experiment"] == sec.experiment], pair_across, df)
         body.append(text)
         verdicts_all += verdicts
     learned = [v for v in verdicts_all if v.decided]
@@ -242,12 +242,15 @@ def current(sec, mine: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     return mine[keep], note
 
 
-def _section(out: Path, sec, mine: pd.DataFrame, pair_across: bool = False) -> tuple[str, list[claimsmod.Verdict]]:
+def _section(
+    out: Path, sec, mine: pd.DataFrame, pair_across: bool = False, df: pd.DataFrame | None = None
+) -> tuple[str, list[claimsmod.Verdict]]:
     """One question: its tables and plots per sweep, then its claims and their verdicts (Holm
     over the section's claims), on the runs of today's grid."""
     mine, earlier = current(sec, mine)
     rep = table.build(mine, METRIC, links=parse_links(sec.links), pair_across=pair_across)
-    parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {sec.why}\n{earlier}"]
+    why = facts.fill(sec.why, mine if df is None else df, out)  # ``df``: every run, for figures it cites
+    parts = [f"\n## {sec.title}\n\nExperiment `{sec.experiment}`. {why}\n{earlier}"]
     mine_claims = [c for c in CLAIMS if c.experiment == sec.experiment]
     verdicts = claimsmod.verdicts(mine_claims, rep.summary, rep.runs, family=sec.experiment, pair_across=pair_across)
     for space, task, seeds in sec.spaces:

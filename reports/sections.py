@@ -40,9 +40,8 @@ SECTIONS = [
         "What in the legacy recipe turns the gradient collapse on",
         "The v2 page's collapse was real and tied to the backward pass: on the legacy recipe (SGD at "
         "lr 0.01, the model's BatchNorm momentum 0.01, random crop and flip, no warm-up), 4000 images at "
-        "32 px for 3 epochs, 4-bit min-max on the gradient alone lost 47.5 points and 8-bit 24.5 "
-        "(`docs/results/v2/runs.csv`), while the finetune recipe at the same setting loses under a "
-        "point. Here the legacy setting runs again with one factor at a time set to finetune's "
+        "32 px for 3 epochs, {v2_legacy_collapse}. Here the legacy setting runs again with one "
+        "factor at a time set to finetune's "
         "value (each row's `recipe` overrides name it), on the rows that collapse rests on: `none`, "
         "backward-only 4 and 8 bits, and 4-bit absmax both ways.",
         (("cause", "fashion_mnist", 3),),
@@ -54,9 +53,9 @@ SECTIONS = [
         "12 times more values per tensor and so a wider min-max range. EfficientNet-Lite0 at 224 px has the "
         "study's cut shapes. We test its uniform rows (16/10/9/8 bits) there, with the two fixes, "
         "on 640/320 images. The issue's other rows (4 bits, sort quantization 6+2 and 2+2, k-means) "
-        "on 1000/500 images are the `cv224` space; at 4-6 min a trial on this CPU they did not "
-        "fit a sitting beside the other sweeps (`python sweep.py run --space cv224 --seeds 3 --name "
-        "results-cv224-full` runs them).",
+        "on 1000/500 images are the `cv224` space; with a trial on 640 images taking a median "
+        "{trial_minutes} min on this CPU, they did not fit a sitting beside the other sweeps "
+        "(`python sweep.py run --space cv224 --seeds 3 --name results-cv224-full` runs them).",
         (("cv224-uniform", "fashion_mnist", 3),),
     ),
     Section(
@@ -80,8 +79,8 @@ SECTIONS = [
         "results-aqsgd",
         "AQ-SGD judged by the model it trains",
         "AQ-SGD sends an example's activation exactly the first time it sees it and its quantized change "
-        "after that, so it acts only where examples come back: its CV rows train the CV default's 93 steps "
-        "over 2000 images three times (two thirds of the forward values go as deltas; a run logs the "
+        "after that, so it acts only where examples come back: its CV rows train the CV default's "
+        "{delta_cv}; a run logs the "
         "fraction, `compressed_fwd_run`, and a claim on a row under one half is untestable), its NLP rows "
         "the NLP default's two epochs. The section above evaluates every row through its boundaries, "
         "which sends AQ-SGD's validation examples through its direct quantizer; here each run's last epoch "
@@ -93,9 +92,9 @@ SECTIONS = [
     Section(
         "results-study-scale",
         "The study's CV claims at the study's scale (a GPU's work)",
-        "Every CPU section above trains 40-186 optimizer steps; the study fine-tuned for 1,950-7,800. "
+        "Every CPU section above trains {cpu_steps} optimizer steps; the study fine-tuned for {study_steps}. "
         "Here cv224's rows run at the study's scale: all 60,000 Fashion-MNIST training images at 224 px, "
-        "batch 256 (a per-tensor range at the first cut spans the study's 102.8M values), 5 epochs, "
+        "batch 256 (a per-tensor range at the first cut spans the study's {study_range} values), 5 epochs, "
         "evaluated on all 10,000 test images, on EfficientNet-Lite0 (ImageNet weights) and on "
         "torchvision's MobileNetV2 (the study's model; from scratch unless `--weights` names its "
         "ImageNet .pth). It needs a GPU: `make results-gpu` runs it where one is visible.",
