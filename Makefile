@@ -56,9 +56,12 @@ results: setup
 	  $(BIN)/python sweep.py results --out docs/results < /dev/null; done
 
 # The study-scale section (60,000 images at 224 px, batch 256, 5 epochs, two models, 11 rows x 3
-# seeds each): where a GPU is visible, one trial per GPU.
+# seeds each): where a GPU is visible, one trial per GPU. Each sweep's `none` step is recorded
+# first (docs/results/steps.jsonl), so the page estimates what a sitting did not finish.
 results-gpu: setup
 	@$(BIN)/python sweep.py results --plan --device cuda | while read name space seeds; do \
+	  $(BIN)/python sweep.py bench --step --setting $$space --device cuda --steps 12 --rounds 1 \
+	    --record docs/results/steps.jsonl < /dev/null || true; \
 	  $(BIN)/python sweep.py run --space $$space --seeds $$seeds --name $$name --device cuda --gpus-per-trial 1 \
 	    --cpus-per-trial 4 --done-from docs/results/runs.csv < /dev/null || true; \
 	  $(BIN)/python sweep.py results --out docs/results < /dev/null; done

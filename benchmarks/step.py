@@ -226,3 +226,40 @@ def _table(setup: Setup, res: dict, specs: list[str], n: int, rounds: int, rt, t
             f"<= {target:.2f}x{mark}" if target else "",
         )
     return t
+
+
+def setup_for(space: str) -> Setup:
+    """The setting a space trains in (model, input size, batch) as a step benchmark's setup:
+    what ``bench --step --setting SPACE`` times, to estimate the space's sweep before it runs."""
+    import search_spaces
+    import trainables
+
+    sp = search_spaces.get(space)
+    t = trainables.task(sp.default_task)
+    cfg = trainables.family(t.name).resolve(sp.base(t.name))
+    if t.family == "cv":
+        return Setup("cv", str(cfg["model"]), int(cfg.get("image_size") or 32), int(cfg["batch_size"]))
+    return Setup("nlp", "minilm", int(cfg["max_length"]), int(cfg["batch_size"]))
+
+
+def record(path, space: str, res: dict, device: str, precision: str) -> dict:
+    """Append one JSON line: the space's measured `none` step, where and when it was measured
+    (the results page estimates a not-run sweep's time from it)."""
+    import datetime
+    import json
+    import subprocess
+    from pathlib import Path
+
+    import schema
+    from trainables.runtime import Runtime, resolve_device
+
+    facts = Runtime(resolve_device(device)).facts()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    line = {
+        "space": space, "step_s": res["_base"]["step_s"], "precision": precision,
+        "device": facts[schema.TAG_DEVICE], "device_name": facts[schema.TAG_DEVICE_NAME],
+        "host": facts[schema.TAG_HOST], "date": datetime.date.today().isoformat(), "commit": commit,
+    }  # fmt: skip
+    with Path(path).open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    return line

@@ -24,6 +24,9 @@ def register(sub) -> None:
     b.add_argument("--smoke", action="store_true", help="--gpu-check on tiny shapes (its CPU form, in the tests)")
     b.add_argument("--device", choices=names.DEVICES, default="cpu", help="where to measure (default cpu)")
     b.add_argument("--precision", choices=names.PRECISIONS, default="fp32", help="--step: autocast precision")
+    b.add_argument("--setting", metavar="SPACE", help="--step: time `none` in a space's setting (model, input, batch)")
+    b.add_argument("--record", metavar="FILE", help="--step --setting: append the measured step here "
+                   "(docs/results/steps.jsonl: the results page estimates a not-run sweep from it)")  # fmt: skip
     b.set_defaults(func=main)
 
 
@@ -46,14 +49,7 @@ def main(args: argparse.Namespace) -> int:
         real_snr.run()
         return 0
     if args.step:
-        from benchmarks import step
-
-        tasks = (args.task,) if args.task else ("cv", "nlp")
-        try:
-            step.run(args.steps, args.rounds, args.quick, tasks, dev, args.precision)
-        except ConfigError as e:  # e.g. fp16 on a CPU
-            return fail(str(e))
-        return 0
+        return _step(args, dev)
     from benchmarks import compressors
 
     if args.quick:
@@ -64,4 +60,27 @@ def main(args: argparse.Namespace) -> int:
         from benchmarks import memory
 
         memory.run(shape=(4, 24, 28, 28) if args.quick else (256, 1280, 7, 7))
+    return 0
+
+
+def _step(args: argparse.Namespace, dev: str) -> int:
+    """bench --step: the defaults' table, or one space's setting (--setting), recorded (--record)."""
+    import search_spaces
+    from benchmarks import step
+    from trainables import ConfigError
+
+    if args.record and not args.setting:
+        return fail("--record: give --setting SPACE (the space whose step it records)")
+    if args.setting and args.setting not in search_spaces.names():
+        return fail(f"--setting {args.setting}: not a space; spaces: {', '.join(search_spaces.names())}")
+    tasks = (args.task,) if args.task else ("cv", "nlp")
+    setups = (step.setup_for(args.setting),) if args.setting else None
+    specs = ["none"] if args.setting else None
+    try:
+        res = step.run(args.steps, args.rounds, args.quick, tasks, dev, args.precision, setups, specs)
+    except ConfigError as e:  # e.g. fp16 on a CPU
+        return fail(str(e))
+    if args.record:
+        line = step.record(args.record, args.setting, next(iter(res.values())), dev, args.precision)
+        print(f"recorded {args.setting}: {line['step_s']:.3f} s/step on {line['device_name']} -> {args.record}")
     return 0

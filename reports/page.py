@@ -17,7 +17,7 @@ import trainables
 from schema import VAL_ACC
 
 from . import claims as claimsmod
-from . import facts, linkpage, plots, recipe, runs, stats, table
+from . import estimate, facts, linkpage, plots, recipe, runs, stats, table
 from .findings import CLAIMS
 from .link import parse_links
 from .sections import SECTIONS
@@ -277,9 +277,8 @@ def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep, d
         trials = len(sp.rows) * seeds
         parts.append(
             f"\nNot run: it needs a GPU (`make results-gpu` runs it where one is visible). Scale: "
-            f"{scale(cfg).text()}. {trials} trials, {trials * scale(cfg).steps:,} optimizer steps in all; no GPU "
-            "step of this setting has been measured here, so its time is not estimated "
-            "(`python sweep.py bench --step --device cuda` measures a step on the GPU it runs on).\n"
+            f"{scale(cfg).text()}. {trials} trials, {trials * scale(cfg).steps:,} optimizer steps in all: "
+            f"{estimate.sweep_time(out, space, trials * scale(cfg).steps, device)}.\n"
         )
         return "".join(parts)
     if done.empty:
