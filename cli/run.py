@@ -43,8 +43,8 @@ def register(sub) -> None:
     r.add_argument(
         "--done-from",
         metavar="CSV",
-        help="also skip (config, seed) pairs this runs.csv records as FINISHED in --name "
-        "(docs/results/runs.csv keeps the results sweeps across machines)",
+        help="also skip (config, seed) pairs this runs.csv records as FINISHED in --name on a recorded "
+        "host (docs/results/runs.csv keeps the results sweeps across machines)",
     )
     add_training_flags(r)
     add_cluster_flags(r)
@@ -148,12 +148,16 @@ def make_plan(args: argparse.Namespace, space, base: dict, metric: str, objectiv
 def without_finished(trials: list[dict], uri: str, name: str, done_from: str | None = None) -> list[dict]:
     """Drop (config, seed) pairs that already have a FINISHED run: a run is deterministic per seed,
     so a second launch of the same sweep fills in what is missing instead of repeating it. Runs
-    kept in a runs.csv (a clean clone has no MLflow store) count as well."""
+    kept in a runs.csv (a clean clone has no MLflow store) count as well. A run that recorded no
+    host does not count: the results pair a seed's runs only within one machine, so it is run
+    again where the sweep runs (and the harvest of the page replaces it)."""
     import schema
     from schema.store import search
 
     done = {
-        (schema.run_config_id(r.data.params, r.data.tags), r.data.tags.get(schema.TAG_SEED)) for r in search(uri, name)
+        (schema.run_config_id(r.data.params, r.data.tags), r.data.tags.get(schema.TAG_SEED))
+        for r in search(uri, name)
+        if r.data.tags.get(schema.TAG_HOST)  # a run with no recorded host pairs with nothing: run it again
     }
     if done_from:
         done |= finished_in_csv(done_from, name)
@@ -175,5 +179,5 @@ def finished_in_csv(path: str, name: str) -> set[tuple[str, str]]:
         df, _ = runs.complete(runs.read_csv(Path(path)))
     except (KeyError, ValueError) as e:
         raise UsageError(f"--done-from {path}: not a runs.csv written by sweep.py results ({e})") from e
-    df = df[df["experiment"] == name]
+    df = df[(df["experiment"] == name) & df[schema.TAG_HOST].fillna("").astype(str).ne("")]
     return {(str(c), str(int(s))) for c, s in zip(df[schema.TAG_CONFIG_ID], df["seed"], strict=True)}

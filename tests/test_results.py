@@ -547,3 +547,18 @@ def test_the_readme_results_block_is_what_the_page_builder_makes(tmp_path):
     _, verdicts = pagemod.build(tmp_path, df)
     plots = sorted(p.name for p in (schema.REPO / "docs" / "results").glob("results-collapse-*.png"))
     assert block == pagemod.readme_block(Path("docs/results"), df, verdicts, plots)
+
+
+def test_done_from_skips_only_runs_on_a_recorded_host(tmp_path):
+    # a hostless run pairs with nothing on the page, so `make results` runs it again on this host
+    from cli.run import finished_in_csv
+
+    df = run_rows({("none", "none"): [(0, 0.8), (1, 0.8)], ("uniform:b=8", "none"): [(0, 0.8)]}, experiment="e")
+    runs.write_csv(df, tmp_path / "all.csv")
+    every = finished_in_csv(str(tmp_path / "all.csv"), "e")
+    assert len(every) == 3
+    df.loc[1, "host"] = ""
+    df.loc[2, "host"] = math.nan
+    runs.write_csv(df, tmp_path / "runs.csv")
+    (kept,) = finished_in_csv(str(tmp_path / "runs.csv"), "e")
+    assert kept in every and kept[1] == "0" and (kept[0], "1") in every  # `none` seed 0, on host h0
