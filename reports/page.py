@@ -90,11 +90,12 @@ def _collapse_rows(experiment: str, task: str) -> set[tuple[str, str, str]]:
 
 
 def _missing(
-    task: str, space: str, seeds: int, summary: pd.DataFrame, collapse: set = frozenset()
+    task: str, space: str, seeds: int, summary: pd.DataFrame, collapse: set = frozenset(), hosted: dict | None = None
 ) -> tuple[list[str], dict[int, list[str]]]:
-    """The space's rows not run or short of seeds (lines for the page), and the config ids of the
-    short ones by the seeds they need (for `sweep.py rerun`). Rows are found by config id, so rows
-    that differ only in their training setting are told apart."""
+    """The space's rows not run, short of seeds, or with seeds on no recorded host (``hosted``:
+    config id -> seeds on one; such runs pair with nothing), as lines for the page, and the
+    config ids of the short ones by the seeds they need (for `sweep.py rerun`). Rows are found by
+    config id, so rows that differ only in their training setting are told apart."""
     out: list[str] = []
     short: dict[int, list[str]] = {}
     sp = search_spaces.get(space)
@@ -116,6 +117,8 @@ def _missing(
         elif int(by_id.loc[cid, "n"]) < need:
             out.append(f"{label}: N={int(by_id.loc[cid, 'n'])} of {need}{why}")
             short.setdefault(need, []).append(cid)
+        elif hosted is not None and hosted.get(cid, 0) < int(by_id.loc[cid, "n"]):
+            out.append(f"{label}: N={int(by_id.loc[cid, 'n'])}, {hosted.get(cid, 0)} on a recorded host")
     return out, short
 
 
@@ -296,12 +299,16 @@ def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep, d
     plot = out / f"{experiment}-{task}.png"
     plots.plot(summary, METRIC, plot, title=f"{experiment} / {task}: {METRIC}, mean ± std over seeds")
     parts.append(f"\n![{experiment} {task}]({plot.name})\n")
-    parts.append(_missing_line(experiment, space, task, seeds, summary))
+    parts.append(_missing_line(experiment, space, task, seeds, summary, done))
     return "".join(parts)
 
 
-def _missing_line(experiment: str, space: str, task: str, seeds: int, summary: pd.DataFrame) -> str:
-    missing, short = _missing(task, space, seeds, summary, _collapse_rows(experiment, task))
+def _missing_line(experiment: str, space: str, task: str, seeds: int, summary: pd.DataFrame, done=None) -> str:
+    hosted = None
+    if done is not None and not done.empty:
+        on_host = done[done[schema.TAG_HOST].fillna("").astype(str) != ""]
+        hosted = on_host.groupby(schema.TAG_CONFIG_ID)["seed"].nunique().to_dict()
+    missing, short = _missing(task, space, seeds, summary, _collapse_rows(experiment, task), hosted)
     if not missing:
         return ""
     more = "".join(
@@ -311,7 +318,9 @@ def _missing_line(experiment: str, space: str, task: str, seeds: int, summary: p
     return (
         f"\nRows missing or short of {seeds} seeds ({COLLAPSE_SEEDS} where a collapse claim rests on "
         f"them; the sessions ran out of time. `{_run_command(space, seeds, experiment)}` runs the "
-        f"rows not run{more}): " + "; ".join(missing) + ".\n"
+        f"rows not run and again those run on no recorded host, which pair with nothing{more}): "
+        + "; ".join(missing)
+        + ".\n"
     )
 
 

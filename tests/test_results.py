@@ -420,6 +420,11 @@ def test_rows_a_collapse_claim_rests_on_need_five_seeds():
     assert not any(x.startswith("`uniform:b=16`") for x in lines)  # 3 seeds are enough for a matches claim
     assert sorted(short[5]) == sorted([ids[("none", "")], ids[("uniform:b=9", "")]]) and set(short) == {5}
     assert "`topk:r=0.5`: not run" in lines
+    # a row whose seeds ran on no recorded host pairs with nothing: the page says so
+    df.loc[df["fwd"] == "uniform:b=16", "host"] = ["", "h0", ""]
+    text = page._missing_line("results-cv", "seed-cv", "fashion_mnist", 3, rep.summary, df)
+    assert "`uniform:b=16`: N=3, 1 on a recorded host" in text and "again those run on no recorded host" in text
+    assert "`none`: N=3 of 5" in text and "`none`: N=3, " not in text
 
 
 def reference_needs(mean, sd, c, family):
