@@ -255,10 +255,10 @@ def record(path, space: str, res: dict, device: str, precision: str) -> dict:
 
     facts = Runtime(resolve_device(device)).facts()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    where = {k: facts[k] for k in (schema.TAG_DEVICE, schema.TAG_DEVICE_NAME, schema.TAG_HOST)}
     line = {
-        "space": space, "step_s": res["_base"]["step_s"], "precision": precision,
-        "device": facts[schema.TAG_DEVICE], "device_name": facts[schema.TAG_DEVICE_NAME],
-        "host": facts[schema.TAG_HOST], "date": datetime.date.today().isoformat(), "commit": commit,
+        schema.TAG_SPACE: space, "step_s": res["_base"]["step_s"], "precision": precision, **where,
+        "date": datetime.date.today().isoformat(), "commit": commit,
     }  # fmt: skip
     with Path(path).open("a") as f:
         f.write(json.dumps(line) + "\n")

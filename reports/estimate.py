@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import schema
+
 FILE = "steps.jsonl"  # beside the page
 
 
@@ -17,7 +19,7 @@ def latest(out: Path, space: str, device: str) -> dict | None:
     if not path.is_file():
         return None
     lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    mine = [x for x in lines if x.get("space") == space and x.get("device") == device]
+    mine = [x for x in lines if x.get(schema.TAG_SPACE) == space and x.get(schema.TAG_DEVICE) == device]
     return max(mine, key=lambda x: x.get("date", "")) if mine else None
 
 
@@ -33,7 +35,8 @@ def sweep_time(out: Path, space: str, steps: int, device: str = "cuda") -> str:
         )
     hours = steps * float(rec["step_s"]) / 3600
     return (
-        f"about {hours:.1f} h of {rec['device_name']} time at `none`'s measured step ({float(rec['step_s']):.3f} s, "
+        f"about {hours:.1f} h of {rec[schema.TAG_DEVICE_NAME]} time at `none`'s measured step "
+        f"({float(rec['step_s']):.3f} s, "
         f"{rec['precision']}, {rec['date']}, commit {rec.get('commit') or '?'}, `docs/results/{FILE}`; training "
         "steps only: evaluation and the compressors' own time not counted)"
     )
