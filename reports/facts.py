@@ -111,22 +111,31 @@ def trial_minutes(df: pd.DataFrame, out: Path, experiment: str = "results-cv224"
     return f"{float((d['end_time'] - d['start_time']).median()) / 60000:.1f}"
 
 
-def delta_cv(df: pd.DataFrame, out: Path) -> str:
-    """The delta-acting CV setting: its steps, images and epochs, and the share of forward
-    values AQ-SGD sends as deltas there (all but each image's first sighting)."""
+def _repeated(space: str, task: str) -> tuple[str, int]:
+    """A delta-acting space's setting ("N steps over M examples E times") and its epochs."""
     import search_spaces
     from trainables.scale import scale
 
-    sp = search_spaces.get("aqsgd-cv")
-    sc = scale({**sp.grid(sp.base(CV), 1)[0], "task": CV})
-    return (
-        f"{sc.steps} steps over {sc.examples} images {sc.epochs} times ({sc.epochs - 1} in {sc.epochs} "
-        "of the forward values go as deltas"
-    )
+    sp = search_spaces.get(space)
+    sc = scale({**sp.grid(sp.base(task), 1)[0], "task": task})
+    return f"{sc.steps} steps over {sc.examples} examples {sc.epochs} times", sc.epochs
+
+
+def delta_cv(df: pd.DataFrame, out: Path) -> str:
+    """The delta-acting CV setting, and the share of forward values AQ-SGD sends as deltas there
+    (all but each example's first sighting)."""
+    text, epochs = _repeated("aqsgd-cv", CV)
+    return f"{text} ({epochs - 1} in {epochs} of the forward values go as deltas"
+
+
+def delta_nlp(df: pd.DataFrame, out: Path) -> str:
+    """The delta-acting NLP setting."""
+    return _repeated("aqsgd-nlp", "rotten_tomatoes")[0]
 
 
 FACTS = {
-    f.__name__: f for f in (v2_legacy_collapse, study_steps, study_range, cpu_steps, trial_minutes, delta_cv)
+    f.__name__: f
+    for f in (v2_legacy_collapse, study_steps, study_range, cpu_steps, trial_minutes, delta_cv, delta_nlp)
 }
 
 

@@ -69,7 +69,8 @@ def test_the_scale_figures_follow_the_spaces_and_the_study():
     assert facts.study_range(None, None) == "102.8M"  # 256 x 32 x 112 x 112
     lo, hi = map(int, facts.cpu_steps(None, None).split("-"))
     assert lo == 40 and hi == 186  # cv224's 2 x 640 / 32 and the legacy 3 x 4000 / 64
-    assert facts.delta_cv(None, None).startswith("93 steps over 2000 images 3 times (2 in 3")
+    assert facts.delta_cv(None, None).startswith("93 steps over 2000 examples 3 times (2 in 3")
+    assert facts.delta_nlp(None, None) == "75 steps over 800 examples 3 times"  # the NLP default's 74
 
 
 def test_trial_minutes_is_the_median_on_a_recorded_host():
