@@ -237,12 +237,28 @@ def current(sec, mine: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     old = old[old["status"] == "FINISHED"]
     if old.empty:
         return mine[keep], ""
-    recipes = sorted({json.loads(c or "{}").get("recipe") or "legacy" for c in old[schema.CONFIG_PARAM].fillna("")})
     note = (
-        f"\n{len(old)} finished runs of this experiment trained an earlier setting ({', '.join(recipes)} "
-        "recipe) and are left out; `runs.csv` keeps them and the archived pages (`v2/`, `v3/`) show them.\n"
+        f"\n{len(old)} finished runs of this experiment trained an earlier setting ({_earlier(sec, old)}) and "
+        "are left out; `runs.csv` keeps them (and the archived pages `v2/`, `v3/` those of their time).\n"
     )
     return mine[keep], note
+
+
+def _earlier(sec, old: pd.DataFrame) -> str:
+    """The earlier runs' settings, each as the training keys where it differs from the first row
+    of today's grid for its task (a key left to its default shows the default)."""
+    now = {}
+    for space, task, _ in sec.spaces:
+        sp = search_spaces.get(space)
+        now[task] = stats.setting_of(json.dumps(sp.grid(sp.base(task), 1)[0]))
+    said: dict[str, None] = {}
+    for task, cj in zip(old["task"], old[schema.CONFIG_PARAM].fillna(""), strict=True):
+        mine, ref = stats.setting_of(cj), now.get(task, {})
+        full = trainables.family(task).resolve({**mine, "task": task})
+        base = trainables.family(task).resolve({**ref, "task": task})
+        diff = [f"{k}={full.get(k)}" for k in sorted(set(mine) | set(ref)) if full.get(k) != base.get(k)]
+        said[f"{task}: {', '.join(diff) or 'the same training, other rows'}"] = None
+    return "; ".join(said)
 
 
 def _section(

@@ -567,3 +567,15 @@ def test_done_from_skips_only_runs_on_a_recorded_host(tmp_path):
     runs.write_csv(df, tmp_path / "runs.csv")
     (kept,) = finished_in_csv(str(tmp_path / "runs.csv"), "e")
     assert kept in every and kept[1] == "0" and (kept[0], "1") in every  # `none` seed 0, on host h0
+
+
+def test_runs_of_an_earlier_setting_are_left_out_and_named_by_what_differs():
+    sec = next(s for s in sections.SECTIONS if s.experiment == "results-aqsgd")
+    df = run_rows({("none", "none"): [(0, 0.74)]}, experiment="results-aqsgd", task="rotten_tomatoes")
+    cfg = {**json.loads(df.loc[0, "config_json"]), "epochs": 2, "limit_train": 1200, "limit_val": 800}
+    cfg.pop("batch_size")  # the task's default, as the space leaves it
+    df.loc[0, "config_json"] = json.dumps({**cfg, "max_length": 48, "lr": 0.0001})
+    kept, note = page.current(sec, df)
+    assert kept.empty and note.startswith("\n1 finished runs of this experiment trained an earlier setting")
+    # today's aqsgd-nlp trains 3 epochs over 800 sentences; an NLP run has no recipe to name
+    assert "(rotten_tomatoes: epochs=2, limit_train=1200)" in note and "recipe" not in note
