@@ -70,9 +70,10 @@ SECTIONS = [
         "per-example state for validation examples, so it sends them with its direct quantizer of "
         "the same bits (`uniform:b=B,range=absmax` for `delta:b=B`). A delta row's accuracy is therefore that of "
         "the trained model seen through direct 3-bit absmax at evaluation; compare it with the "
-        "`uniform:b=3,range=absmax` row, not with `none`. The runs below predate `val_acc_clean` "
-        "(the trained model evaluated with every boundary off); the next section reruns the "
-        "delta rows with it.",
+        "`uniform:b=3,range=absmax` row, not with `none`; the column *eval uncompressed* "
+        "(`val_acc_clean`: the trained model evaluated with every boundary off) gives the model itself, "
+        "and the next section judges AQ-SGD by it. The rows train where delta acts: CV {delta_cv}), "
+        "NLP {delta_nlp}.",
         (("beyond-cv", "fashion_mnist", 3), ("beyond-nlp", "rotten_tomatoes", 3)),
     ),
     Section(
