@@ -257,7 +257,8 @@ def test_page_rebuilds_from_runs_csv_without_mlflow(tmp_path):
     assert "8 bits on the backward only collapses** — *holds*" in page
     assert "Rows missing or short of 5 seeds" in page and "not run" in page
     # the run of an earlier setting is counted, not averaged into today's none row (0.72 ± 0.016)
-    assert "1 finished runs of this experiment trained an earlier setting (legacy recipe)" in page
+    assert "1 finished runs of this experiment trained an earlier setting (fashion_mnist: " in page
+    assert "recipe=legacy" in page.split("trained an earlier setting")[1].split(")")[0]
     assert "| 72.0% ± 1.6 | 5 |" in page
     assert (out / "results-collapse-fashion_mnist.png").stat().st_size > 10_000
 
