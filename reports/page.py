@@ -293,11 +293,11 @@ def _sweep(out: Path, experiment: str, space: str, task: str, seeds: int, rep, d
 
         sp = search_spaces.get(space)
         cfg = sp.grid(sp.base(task), 1)[0]
-        trials = len(sp.rows) * seeds
+        trials, sc = len(sp.rows) * seeds, scale(cfg)
         parts.append(
             f"\nNot run: it needs a GPU (`make results-gpu` runs it where one is visible). Scale: "
-            f"{scale(cfg).text()}. {trials} trials, {trials * scale(cfg).steps:,} optimizer steps in all: "
-            f"{estimate.sweep_time(out, space, trials * scale(cfg).steps, device)}.\n"
+            f"{sc.text()}. {trials} trials, {trials * sc.steps:,} optimizer steps in all: "
+            f"{estimate.sweep_time(out, space, trials * sc.steps, device)}.\n"
         )
         return "".join(parts)
     if done.empty:
